@@ -1,0 +1,37 @@
+# Through the NAT: two commands.
+#   make lab   - create .venv if missing, install, open the course in JupyterLab
+#   make test  - the same environment, then every test (unit, notebooks, labs sync, lint)
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.p2plab-installed
+PORT   ?= 8888
+
+.PHONY: lab test site system-deps clean-labs bench
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab --port=$(PORT) --ServerApp.root_dir=. course/00-start-here.ipynb
+
+system-deps:
+	@bash tools/system-deps.sh
+
+test: $(STAMP) system-deps
+	$(PY) -m ruff check helpers tests tools benchmarks
+	$(PY) -m p2plab.labs build --check
+	$(PY) -m pytest
+
+site: $(STAMP)
+	$(PY) tools/build_site.py
+
+bench: $(STAMP)
+	$(PY) benchmarks/import_time.py
+	$(PY) benchmarks/sim_throughput.py
+
+clean-labs: $(STAMP)
+	$(PY) -m p2plab lab down --all

@@ -1,0 +1,67 @@
+"""``python -m p2plab matrix``: a real simulated punch for every pair of NAT presets.
+
+Nothing here is a lookup table: each cell runs ``p2plab.punch.run_punch`` in the simulator and
+reports whether a direct path formed, after how many punch packets and how long, and why not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from .nat import PRESETS
+
+DEFAULT_PRESETS = ["full-cone", "restricted-cone", "port-restricted-cone", "linux-masquerade", "symmetric"]
+
+
+def run_matrix(presets: list[str] | None = None, seed: int = 0) -> list[dict[str, Any]]:
+    """Punch Alice (behind ``nat_a``) to Bob (behind ``nat_b``) for every ordered pair of presets."""
+    from .punch import run_punch
+
+    names = presets or DEFAULT_PRESETS
+    return [run_punch(a, b, seed=seed, record=True).as_dict() for a in names for b in names]
+
+
+def as_table(rows: list[dict[str, Any]]) -> str:
+    """A text grid: rows are Alice's NAT, columns Bob's; each cell 'direct' or 'relay'."""
+    names = list(dict.fromkeys(r["nat_a"] for r in rows))
+    width = max(len(n) for n in names) + 2
+    out = ["alice \\ bob".ljust(width) + "".join(n[:20].ljust(22) for n in names)]
+    cell = {(r["nat_a"], r["nat_b"]): r for r in rows}
+    for a in names:
+        line = a.ljust(width)
+        for b in names:
+            r = cell[(a, b)]
+            text = f"direct {r['time'] * 1000:.0f} ms" if r["direct"] else "no (relay)"
+            line += text.ljust(22)
+        out.append(line.rstrip())
+    return "\n".join(out)
+
+
+def _cmd(args: argparse.Namespace) -> int:
+    presets = args.presets.split(",") if args.presets else None
+    for p in presets or []:
+        from .nat import preset
+
+        preset(p)  # clear error for unknown names
+    rows = run_matrix(presets, seed=args.seed)
+    if args.format == "json":
+        print(json.dumps(rows, indent=1))
+    else:
+        print(as_table(rows))
+        failed = [r for r in rows if not r["direct"]]
+        if failed and args.why:
+            print()
+            for r in failed:
+                print(f"{r['nat_a']} x {r['nat_b']}: {r['reason']}")
+    return 0
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("matrix", help="punch between every pair of NAT presets in the simulator")
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.add_argument("--presets", help=f"comma-separated presets (default: {','.join(DEFAULT_PRESETS)}; known: {','.join(PRESETS)})")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--why", action="store_true", help="explain each failure")
+    p.set_defaults(func=_cmd)

@@ -1,0 +1,311 @@
+"""NAT behaviour as RFC 4787 names it, the classic presets, and a translation table.
+
+RFC 4787 (BCP 127) describes a NAT by separate knobs instead of the old "cone" names:
+
+* **mapping** - when does an inside endpoint get the *same* outside endpoint?
+  ``endpoint-independent`` (one mapping for every destination), ``address-dependent`` (one per
+  destination address), ``address-and-port-dependent`` (one per destination address and port).
+* **filtering** - which outside senders may use a mapping to reach the inside?
+  ``endpoint-independent`` (anyone), ``address-dependent`` (addresses the inside host has sent
+  to), ``address-and-port-dependent`` (exact address:port endpoints it has sent to).
+* **port allocation** - ``preserving`` (keep the inside port when free), ``sequential``, ``random``.
+* a **mapping timeout** refreshed by outbound traffic, and **hairpinning**.
+
+``NatTable`` applies a behaviour to packets; the simulator's NAT routers are built on it.
+"""
+
+from __future__ import annotations
+
+import random
+import zlib
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from .addresses import Endpoint, fmt
+from .errors import ConfigurationError, UnknownPresetError
+from .packet import PROTO_NAMES, Datagram
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+EI, AD, APD = "endpoint-independent", "address-dependent", "address-and-port-dependent"
+BEHAVIOURS = (EI, AD, APD)
+ALLOCATIONS = ("preserving", "sequential", "random")
+_SHORT = {"ei": EI, "eim": EI, "eif": EI, "ad": AD, "adm": AD, "adf": AD, "apd": APD, "apdm": APD, "apdf": APD}
+
+
+def _behaviour(value: str, knob: str) -> str:
+    v = str(value).strip().lower().replace("_", "-").replace(" ", "-")
+    v = _SHORT.get(v, v)
+    if v not in BEHAVIOURS:
+        raise UnknownPresetError(
+            f"unknown {knob} behaviour {value!r}. RFC 4787 names three: {', '.join(BEHAVIOURS)} "
+            f"(short forms ei, ad, apd), e.g. {knob}='endpoint-independent'"
+        )
+    return v
+
+
+@dataclass(frozen=True)
+class NatBehavior:
+    """How a NAT maps and filters, in RFC 4787's terms. Build one directly or with ``preset(name)``."""
+
+    mapping: str = EI
+    filtering: str = APD
+    port_allocation: str = "preserving"
+    port_range: tuple[int, int] = (1024, 65535)
+    mapping_timeout: float = 300.0
+    inbound_refresh: bool = False
+    hairpinning: bool = True
+    name: str = "custom"
+    # Linux only: the router accepts unsolicited packets on its own input chain, so an early
+    # packet from a peer leaves a conntrack entry that clashes with the later outbound mapping.
+    conntrack_clash: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mapping", _behaviour(self.mapping, "mapping"))
+        object.__setattr__(self, "filtering", _behaviour(self.filtering, "filtering"))
+        if self.port_allocation not in ALLOCATIONS:
+            raise UnknownPresetError(
+                f"unknown port allocation {self.port_allocation!r}; use one of {', '.join(ALLOCATIONS)}"
+            )
+        lo, hi = self.port_range
+        if not (1 <= lo <= hi <= 65535):
+            raise ConfigurationError(
+                f"port_range {self.port_range} is not a range of 16-bit ports: use (low, high) with "
+                "1 <= low <= high <= 65535, e.g. (1024, 65535)"
+            )
+        if self.mapping_timeout <= 0:
+            raise ConfigurationError(
+                f"mapping_timeout must be a positive number of seconds (RFC 4787 asks for at least 120, "
+                f"recommends 300); got {self.mapping_timeout}"
+            )
+
+    @property
+    def classic_name(self) -> str:
+        """The RFC 3489 name, where one fits (those names describe only four combinations)."""
+        return classic_name(self.mapping, self.filtering)
+
+    def describe(self) -> str:
+        """One line in words."""
+        return (f"{self.name}: {self.mapping} mapping, {self.filtering} filtering, {self.port_allocation} ports, "
+                f"timeout {self.mapping_timeout:g} s, hairpinning {'on' if self.hairpinning else 'off'}"
+                f" (classic name: {self.classic_name})")
+
+
+def classic_name(mapping: str, filtering: str) -> str:
+    """RFC 3489's cone names for a mapping/filtering pair ('-' where none fits)."""
+    if mapping == EI:
+        return {EI: "full cone", AD: "restricted cone", APD: "port-restricted cone"}[filtering]
+    if mapping == APD and filtering == APD:
+        return "symmetric"
+    if filtering == APD:
+        return "symmetric (address-dependent mapping)"
+    return "-"
+
+
+PRESETS: dict[str, NatBehavior] = {
+    "full-cone": NatBehavior(EI, EI, name="full-cone"),
+    "restricted-cone": NatBehavior(EI, AD, name="restricted-cone"),
+    "port-restricted-cone": NatBehavior(EI, APD, name="port-restricted-cone"),
+    "symmetric": NatBehavior(APD, APD, port_allocation="random", port_range=(32768, 60999), name="symmetric"),
+    "linux-masquerade": NatBehavior(EI, APD, port_allocation="preserving", mapping_timeout=180.0,
+                                    name="linux-masquerade"),
+}
+ALIASES = {
+    "full": "full-cone", "fullcone": "full-cone", "restricted": "restricted-cone",
+    "port-restricted": "port-restricted-cone", "portrestricted": "port-restricted-cone",
+    "masquerade": "linux-masquerade", "linux": "linux-masquerade", "hard": "symmetric",
+    "easy": "port-restricted-cone",
+}
+
+
+def preset(name: str | NatBehavior, **changes) -> NatBehavior:
+    """The NAT behaviour called ``name`` (see ``PRESETS``), optionally with some knobs changed.
+
+    >>> preset("symmetric").mapping
+    'address-and-port-dependent'
+    """
+    if isinstance(name, NatBehavior):
+        return replace(name, **changes) if changes else name
+    key = str(name).strip().lower().replace("_", "-").replace(" ", "-")
+    key = ALIASES.get(key, key)
+    if key not in PRESETS:
+        raise UnknownPresetError(
+            f"unknown NAT preset {name!r}. Known presets: {', '.join(PRESETS)}. "
+            f"Example: preset('port-restricted-cone'), or NatBehavior(mapping='endpoint-independent', "
+            f"filtering='address-dependent') for your own."
+        )
+    return replace(PRESETS[key], **changes) if changes else PRESETS[key]
+
+
+@dataclass
+class Mapping:
+    """One row of a translation table."""
+
+    proto: int
+    inside: Endpoint
+    outside: Endpoint
+    key: tuple
+    created: float
+    expires: float
+    remotes: set[Endpoint] = field(default_factory=set)
+    packets_out: int = 0
+    packets_in: int = 0
+
+
+class NatTable:
+    """A NAT's translation table: applies a ``NatBehavior`` to packets going out and coming in.
+
+    ``outbound(pkt, now)`` returns ``(translated_packet, note)``; ``inbound(pkt, now)`` returns
+    ``(translated_packet, note)`` or ``(None, reason)`` when the packet is dropped.
+    """
+
+    def __init__(self, behavior: NatBehavior, public_ips: list[str], rng: random.Random | None = None,
+                 name: str = "nat") -> None:
+        if not public_ips:
+            raise ConfigurationError("a NAT needs at least one outside (public) address")
+        self.behavior = behavior
+        self.public_ips = list(public_ips)
+        self.rng = rng or random.Random(0)
+        self.name = name
+        self._by_key: dict[tuple, Mapping] = {}
+        self._by_outside: dict[tuple[int, str, int], Mapping] = {}
+        self._next_port: dict[str, int] = {ip: behavior.port_range[0] for ip in self.public_ips}
+        self._local_conntrack: set[tuple[int, Endpoint, Endpoint]] = set()  # (proto, public ep, remote ep)
+        self.expired: list[Mapping] = []
+        self.log: list[str] = []
+
+    # -- mapping lookup -----------------------------------------------------------------
+    def _key(self, proto: int, inside: Endpoint, remote: Endpoint) -> tuple:
+        m = self.behavior.mapping
+        if m == EI:
+            return (proto, inside)
+        if m == AD:
+            return (proto, inside, remote[0])
+        return (proto, inside, remote)
+
+    def _expire(self, now: float) -> None:
+        dead = [m for m in self._by_key.values() if m.expires <= now]
+        for m in dead:
+            del self._by_key[m.key]
+            del self._by_outside[(m.proto, *m.outside)]
+            self.expired.append(m)
+            self.log.append(f"t={now:.3f}s mapping {fmt(m.inside)} -> {fmt(m.outside)} expired "
+                            f"(idle for {self.behavior.mapping_timeout:g} s)")
+
+    def _pick_outside(self, proto: int, inside: Endpoint, remote: Endpoint) -> Endpoint:
+        b = self.behavior
+        # paired pooling: an inside host always uses the same outside address
+        ip = self.public_ips[0]
+        if len(self.public_ips) > 1:
+            ip = self.public_ips[zlib.crc32(inside[0].encode()) % len(self.public_ips)]
+        lo, hi = b.port_range
+
+        def free(port: int) -> bool:
+            if (proto, ip, port) in self._by_outside:
+                return False
+            return not (b.conntrack_clash and (proto, (ip, port), remote) in self._local_conntrack)
+
+        if b.port_allocation == "preserving" and lo <= inside[1] <= hi and free(inside[1]):
+            return ip, inside[1]
+        if b.port_allocation == "random":
+            for _ in range(64):
+                port = self.rng.randint(lo, hi)
+                if free(port):
+                    return ip, port
+        span = hi - lo + 1
+        start = self._next_port[ip] if b.port_allocation != "preserving" else inside[1]
+        for i in range(span):
+            port = lo + (start - lo + i) % span
+            if free(port):
+                self._next_port[ip] = lo + (port - lo + 1) % span
+                return ip, port
+        raise ConfigurationError(f"NAT {self.name} has run out of ports on {ip} ({lo}-{hi} all mapped)")
+
+    # -- packets ------------------------------------------------------------------------
+    def outbound(self, pkt: Datagram, now: float) -> tuple[Datagram, str]:
+        """Translate a packet from the inside; creates or refreshes a mapping."""
+        self._expire(now)
+        inside = (pkt.src, pkt.sport)
+        remote = (pkt.dst, pkt.dport)
+        key = self._key(pkt.proto, inside, remote)
+        m = self._by_key.get(key)
+        if self.behavior.conntrack_clash:
+            # Linux NATs per connection (conntrack entry); a flow keeps its own mapping, and a new flow
+            # whose reply tuple is already taken by a router-local entry cannot reuse the port.
+            flow_key = (pkt.proto, inside, remote)
+            if flow_key in self._by_key:
+                m, key = self._by_key[flow_key], flow_key
+            elif m is not None and remote not in m.remotes and (pkt.proto, m.outside, remote) in self._local_conntrack:
+                m, key = None, flow_key
+        if m is None:
+            outside = self._pick_outside(pkt.proto, inside, remote)
+            m = Mapping(pkt.proto, inside, outside, key, now, now + self.behavior.mapping_timeout)
+            self._by_key[key] = m
+            self._by_outside[(pkt.proto, *outside)] = m
+            note = f"new mapping {fmt(inside)} -> {fmt(outside)} ({self.behavior.mapping} mapping)"
+            if self.behavior.conntrack_clash and outside[1] != inside[1]:
+                note += (f"; port {inside[1]} was taken by a conntrack entry the peer's early packet left "
+                         f"on the router, so the NAT picked {outside[1]}")
+        else:
+            note = f"existing mapping {fmt(inside)} -> {fmt(m.outside)}"
+        m.expires = now + self.behavior.mapping_timeout
+        m.remotes.add(remote)
+        m.packets_out += 1
+        return pkt.rewrite(src=m.outside[0], sport=m.outside[1]), note
+
+    def inbound(self, pkt: Datagram, now: float) -> tuple[Datagram | None, str]:
+        """Translate a packet from the outside, or drop it with a reason in plain words."""
+        self._expire(now)
+        remote = (pkt.src, pkt.sport)
+        m = self._by_outside.get((pkt.proto, pkt.dst, pkt.dport))
+        pname = PROTO_NAMES.get(pkt.proto, str(pkt.proto))
+        if m is None:
+            if self.behavior.conntrack_clash:
+                self._local_conntrack.add((pkt.proto, (pkt.dst, pkt.dport), remote))
+                return None, (f"unsolicited inbound: no mapping for {fmt((pkt.dst, pkt.dport))}; the router's "
+                              f"own input accepted it from {fmt(remote)} and left a conntrack entry behind")
+            return None, (f"unsolicited inbound: no mapping for {fmt((pkt.dst, pkt.dport))} from {fmt(remote)} "
+                          f"under {self.behavior.filtering} filtering")
+        f = self.behavior.filtering
+        allowed = (f == EI or (f == AD and any(r[0] == remote[0] for r in m.remotes))
+                   or (f == APD and remote in m.remotes))
+        if not allowed:
+            if self.behavior.conntrack_clash:
+                self._local_conntrack.add((pkt.proto, (pkt.dst, pkt.dport), remote))
+                return None, (f"not part of any connection through {fmt(m.outside)}: the router's own input "
+                              f"accepted it from {fmt(remote)} and left a conntrack entry behind")
+            seen = ", ".join(sorted(fmt(r) for r in m.remotes)) or "nobody"
+            what = "address" if f == AD else "address and port"
+            return None, (f"filtered: the {pname} mapping {fmt(m.outside)} -> {fmt(m.inside)} only admits "
+                          f"the {what} it has sent to ({seen}), not {fmt(remote)} ({f} filtering)")
+        m.packets_in += 1
+        if self.behavior.inbound_refresh:
+            m.expires = now + self.behavior.mapping_timeout
+        return pkt.rewrite(dst=m.inside[0], dport=m.inside[1]), f"mapping {fmt(m.outside)} -> {fmt(m.inside)}"
+
+    def mappings(self, now: float | None = None) -> list[Mapping]:
+        """The live mappings (expired ones removed first when ``now`` is given)."""
+        if now is not None:
+            self._expire(now)
+        return list(self._by_key.values())
+
+    def table(self, now: float | None = None) -> pd.DataFrame:
+        """The translation table as a DataFrame: inside, outside, remotes, created, expires, packets."""
+        import pandas as pd
+
+        rows = [
+            {
+                "proto": PROTO_NAMES.get(m.proto, m.proto),
+                "inside": fmt(m.inside),
+                "outside": fmt(m.outside),
+                "remote": ", ".join(sorted(fmt(r) for r in m.remotes)),
+                "created": round(m.created, 6),
+                "expires": round(m.expires, 6),
+                "packets_out": m.packets_out,
+                "packets_in": m.packets_in,
+            }
+            for m in sorted(self.mappings(now), key=lambda m: (m.created, m.outside))
+        ]
+        cols = ["proto", "inside", "outside", "remote", "created", "expires", "packets_out", "packets_in"]
+        return pd.DataFrame(rows, columns=cols)

@@ -1,0 +1,273 @@
+"""Rendezvous and UDP hole punching, sans-I/O, and ``run_punch`` to try it in a world.
+
+The procedure (RFC 5128 section 3.3, and Ford, Srisuresh and Kegel 2005):
+
+1. Alice and Bob each send ``REGISTER`` to a rendezvous server S on the public internet, from the
+   socket they will use for the peer. S sees each one's *public* endpoint (the NAT's mapping) and
+   the private endpoint they report themselves.
+2. S sends each peer the other's public and private endpoints (``PEER``).
+3. Both send ``PUNCH`` packets to every candidate endpoint of the other, at the same time. Alice's
+   outbound punch creates state in Alice's NAT that lets Bob's punches in, and vice versa.
+4. Whoever receives a ``PUNCH`` answers ``ACK``; a peer that receives a ``PUNCH`` or an ``ACK`` has a
+   direct path, stops punching and sends keepalives so the NAT mappings do not expire.
+
+The messages are short text lines starting ``P2P1`` so you can read them in a hexdump.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .addresses import Endpoint, fmt
+from .sansio import Addr, DatagramProtocol, Event
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .sim import Network
+    from .trace import Trace
+
+MAGIC = b"P2P1 "
+RENDEZVOUS_PORT = 7000
+
+
+def encode(kind: str, *fields: str) -> bytes:
+    """One rendezvous/punch message: ``P2P1 KIND field field ...``."""
+    return MAGIC + " ".join((kind, *fields)).encode()
+
+
+def decode(data: bytes) -> tuple[str, list[str]] | None:
+    """``(kind, fields)`` of a message, or None if these bytes are not one."""
+    if not data.startswith(MAGIC):
+        return None
+    try:
+        words = data[len(MAGIC):].decode("ascii").split()
+    except UnicodeDecodeError:
+        return None
+    return (words[0], words[1:]) if words else None
+
+
+def _ep(text: str) -> Endpoint:
+    ip, _, port = text.rpartition(":")
+    return ip.strip("[]"), int(port)
+
+
+class RendezvousServer(DatagramProtocol):
+    """Introduces peers: remembers where each registered name was seen and tells the other."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.peers: dict[str, tuple[Endpoint, Endpoint, str]] = {}  # name -> (public, private, wants)
+        self.introduced: set[tuple[str, str]] = set()
+
+    def datagram_received(self, data: bytes, addr: Addr, now: float, **_: Any) -> None:
+        self.now = now
+        msg = decode(data)
+        if msg is None:
+            return
+        kind, fields = msg
+        if kind == "REGISTER" and len(fields) == 3:
+            name, private, wants = fields[0], _ep(fields[1]), fields[2]
+            self.peers[name] = (addr, private, wants)
+            self.emit("registered", name=name, public=addr, private=private)
+            other = self.peers.get(wants)
+            if other is not None and other[2] == name:
+                for a, b in ((name, wants), (wants, name)):
+                    pub_a, priv_a, _ = self.peers[a]
+                    pub_b, priv_b, _ = self.peers[b]
+                    self.send(encode("PEER", b, fmt(pub_b), fmt(priv_b)), pub_a)
+                self.introduced.add(tuple(sorted((name, wants))))
+                self.emit("introduced", a=name, b=wants)
+
+
+@dataclass
+class PunchConfig:
+    """Timing of the punching procedure (seconds)."""
+
+    register_retry: float = 1.0
+    punch_interval: float = 0.1
+    give_up_after: float = 5.0
+    keepalive_interval: float = 15.0
+    start_delay: float = 0.0  # wait this long after learning the peer before punching
+    try_private: bool = True
+
+
+class PunchPeer(DatagramProtocol):
+    """One side of a hole punch (Alice or Bob). Events: ``peer`` (endpoints learned), ``connected``
+    (direct path, with the endpoint that worked) or ``failed`` (with a reason)."""
+
+    def __init__(self, name: str, peer: str, server: Endpoint, config: PunchConfig | None = None) -> None:
+        super().__init__()
+        self.name = name
+        self.peer_name = peer
+        self.server = server
+        self.config = config or PunchConfig()
+        self.candidates: list[Endpoint] = []
+        self.connected: Endpoint | None = None
+        self.state = "new"
+        self.punches_sent = 0
+        self.started_at: float | None = None
+        self.punch_started_at: float | None = None
+        self.nonce = 0
+
+    def start(self, now: float, local_addr: Addr | None = None) -> None:
+        super().start(now, local_addr)
+        self.state = "registering"
+        self._register()
+
+    def _register(self) -> None:
+        ip, port = self.local_addr or ("0.0.0.0", 0)
+        self.send(encode("REGISTER", self.name, fmt((ip, port)), self.peer_name), self.server)
+        self.set_timer(self.now + self.config.register_retry, "register")
+
+    def datagram_received(self, data: bytes, addr: Addr, now: float, **_: Any) -> None:
+        self.now = now
+        msg = decode(data)
+        if msg is None:
+            return
+        kind, fields = msg
+        if kind == "PEER" and self.state == "registering" and len(fields) == 3:
+            public, private = _ep(fields[1]), _ep(fields[2])
+            self.candidates = [public] + ([private] if self.config.try_private and private != public else [])
+            self.state = "waiting"
+            self.cancel_timers("register")
+            self.emit("peer", public=public, private=private)
+            self.set_timer(now + self.config.start_delay, "punch-start")
+        elif kind == "PUNCH":
+            self.send(encode("ACK", self.name, fields[1] if len(fields) > 1 else "0"), addr)
+            self._connected(addr)
+        elif kind == "ACK":
+            self._connected(addr)
+
+    def _connected(self, addr: Addr) -> None:
+        if self.connected is not None or self.state == "failed":
+            return
+        self.connected = addr
+        self.state = "connected"
+        self.cancel_timers("punch")
+        self.cancel_timers("give-up")
+        self.set_timer(self.now + self.config.keepalive_interval, "keepalive")
+        self.emit("connected", endpoint=addr, punches=self.punches_sent,
+                  after=self.now - (self.punch_started_at if self.punch_started_at is not None else self.now))
+
+    def on_timer(self, name: str, now: float) -> None:
+        if name == "register" and self.state == "registering":
+            self._register()
+        elif name == "punch-start" and self.state == "waiting":
+            self.state = "punching"
+            self.punch_started_at = now
+            self.set_timer(now + self.config.give_up_after, "give-up")
+            self._punch()
+        elif name == "punch" and self.state == "punching":
+            self._punch()
+        elif name == "give-up" and self.state == "punching":
+            self.state = "failed"
+            self.cancel_timers("punch")
+            self.emit("failed", punches=self.punches_sent,
+                      reason=f"no PUNCH or ACK from {self.peer_name} within {self.config.give_up_after:g} s "
+                             f"after {self.punches_sent} punches to {', '.join(fmt(c) for c in self.candidates)}")
+        elif name == "keepalive" and self.state == "connected":
+            self.send(encode("KEEPALIVE", self.name), self.connected)
+            self.set_timer(now + self.config.keepalive_interval, "keepalive")
+
+    def _punch(self) -> None:
+        self.nonce += 1
+        for c in self.candidates:
+            self.send(encode("PUNCH", self.name, str(self.nonce)), c)
+            self.punches_sent += 1
+        self.set_timer(self.now + self.config.punch_interval, "punch")
+
+
+@dataclass
+class PunchResult:
+    """The outcome of one punch: direct or not, how many packets and how long, and why."""
+
+    nat_a: str
+    nat_b: str
+    direct: bool
+    packets: int
+    time: float | None
+    reason: str
+    world: str = "sim"
+    trace: Trace | None = field(default=None, repr=False)
+    network: Network | None = field(default=None, repr=False)
+    events: dict[str, list[Event]] = field(default_factory=dict, repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"nat_a": self.nat_a, "nat_b": self.nat_b, "direct": self.direct, "packets": self.packets,
+                "time": None if self.time is None else round(self.time, 6), "reason": self.reason,
+                "world": self.world}
+
+    def __str__(self) -> str:
+        head = "DIRECT" if self.direct else "NO DIRECT PATH"
+        when = f" after {self.packets} punch packets in {self.time * 1000:.0f} ms" if self.direct else ""
+        return f"{self.nat_a} x {self.nat_b}: {head}{when}\n{self.reason}"
+
+
+def _name(b: Any) -> str:
+    return b if isinstance(b, str) else getattr(b, "name", "custom")
+
+
+def run_punch(nat_a: Any = "port-restricted-cone", nat_b: Any = "port-restricted-cone", seed: int = 0,
+              config_a: PunchConfig | None = None, config_b: PunchConfig | None = None,
+              run_for: float = 8.0, topology: Any = None, record: bool = True) -> PunchResult:
+    """Run a real punch between Alice and Bob in the simulator and explain the outcome.
+
+    ``nat_a``/``nat_b`` are preset names or ``NatBehavior`` objects; ``topology`` overrides the
+    default ``topology.punch(nat_a, nat_b)``.
+    """
+    from . import sim
+    from . import topology as topo
+
+    t = topology or topo.punch(nat_a, nat_b)
+    net = sim.Network.build(t, seed=seed, record=record)
+    server = (topo.SERVER_IP, RENDEZVOUS_PORT)
+    net.run_protocol("server", RendezvousServer(), RENDEZVOUS_PORT)
+    ra = net.run_protocol("alice", PunchPeer("alice", "bob", server, config_a), 5000)
+    rb = net.run_protocol("bob", PunchPeer("bob", "alice", server, config_b), 5000)
+    net.run(until=run_for)
+    return explain(net, ra, rb, _name(nat_a), _name(nat_b))
+
+
+def explain(net: Network, ra: Any, rb: Any, nat_a: str, nat_b: str) -> PunchResult:
+    """Turn what happened in a simulated punch into a PunchResult with a reason in words."""
+    pa, pb = ra.protocol, rb.protocol
+    ev = {"alice": ra.events, "bob": rb.events}
+    packets = pa.punches_sent + pb.punches_sent
+    conn = {p.name: e for p, evs in ((pa, ra.events), (pb, rb.events)) for e in evs if e.kind == "connected"}
+    if "alice" in conn and "bob" in conn:
+        start = min(x for x in (pa.punch_started_at, pb.punch_started_at) if x is not None)
+        t = max(conn["alice"].time, conn["bob"].time) - start
+        reason = (f"direct path: alice talks to bob at {fmt(pa.connected)}, bob to alice at {fmt(pb.connected)}. "
+                  f"Each side's outbound punch opened its own NAT for the other's punches.")
+        return PunchResult(nat_a, nat_b, True, packets, t, reason, "sim", net.trace if net.record_enabled else None, net, ev)
+    return PunchResult(nat_a, nat_b, False, packets, None, _why_not(net, pa, pb), "sim",
+                       net.trace if net.record_enabled else None, net, ev)
+
+
+def _why_not(net: Network, pa: PunchPeer, pb: PunchPeer) -> str:
+    reasons = []
+    for me, other, nat in ((pa, pb, "nat-a"), (pb, pa, "nat-b")):
+        if nat not in net.nodes:
+            continue
+        table = net.nat(nat).table
+        maps = [m for m in table.mappings() + table.expired if m.inside == me.local_addr]
+        seen_by_server = [m.outside for m in maps if any(r[1] == RENDEZVOUS_PORT for r in m.remotes)]
+        toward_peer = [m.outside for m in maps if any(r[1] != RENDEZVOUS_PORT for r in m.remotes)]
+        beh = net.nat(nat).behavior
+        if seen_by_server and toward_peer and set(toward_peer) - set(seen_by_server):
+            reasons.append(
+                f"{nat} ({beh.mapping} mapping) gave {me.name} {fmt(seen_by_server[0])} toward the server but "
+                f"{', '.join(fmt(x) for x in sorted(set(toward_peer) - set(seen_by_server)))} toward {other.name}, "
+                f"so {other.name} punched a port that was never opened for it")
+        if beh.conntrack_clash and seen_by_server and set(toward_peer) - set(seen_by_server):
+            reasons.append(f"{nat}: an early packet from {other.name} left a conntrack entry on the router, "
+                           f"so {me.name}'s mapping could not keep its port")
+    if net.record_enabled:
+        df = net.trace.df
+        drops = df[(df["action"] == "dropped") & df["summary"].str.startswith("P2P PUNCH")]
+        for node, reason in drops.groupby("node", sort=False)["reason"].first().items():
+            if node != "internet":  # punches to a private candidate die there: expected, not the cause
+                reasons.append(f"{node} dropped punches: {reason}")
+    if not reasons:
+        reasons.append(f"alice ended {pa.state}, bob ended {pb.state}")
+    return "no direct path. " + " | ".join(reasons)

@@ -1,0 +1,476 @@
+"""The simulated world: a deterministic, seeded, discrete-event network.
+
+>>> from p2plab import sim, topology
+>>> net = sim.Network.build(topology.punch("port-restricted-cone", "symmetric"), seed=1)
+>>> sock = net.host("alice").udp_socket(5000)
+>>> sock.sendto(b"hello", ("192.0.2.1", 7000))
+>>> net.run(until=1.0)
+
+Everything runs on a simulated clock (``net.now``, seconds) with one seeded random generator,
+so the same seed gives the identical trace, byte for byte. Every packet is recorded at every
+place it passes (``net.trace``), every NAT rewrite as a before/after pair of rows, and every drop
+with its reason in plain words. Packets are light ``Datagram`` objects; real bytes (and scapy
+packets) are made only when a trace is shown or saved.
+"""
+
+from __future__ import annotations
+
+import heapq
+import ipaddress
+import itertools
+import random
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .addresses import Endpoint, check_endpoint, check_port, fmt, is_private, is_shared_cgn
+from .errors import ConfigurationError, P2PLabError, TopologyError
+from .nat import NatTable
+from .packet import UDP, Datagram
+from .sansio import DatagramProtocol, Event
+from .topology import INTERNET, Node, Topology
+from .trace import Trace
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+EPHEMERAL = (49152, 65535)
+
+
+class Link:
+    """The wire between a node and the node it sits behind: one-way latency, jitter and loss."""
+
+    __slots__ = ("latency", "jitter", "loss")
+
+    def __init__(self, latency: float = 0.010, jitter: float = 0.0, loss: float = 0.0) -> None:
+        if latency < 0 or jitter < 0:
+            raise ConfigurationError(f"latency and jitter are seconds >= 0, e.g. 0.010; got {latency}, {jitter}")
+        if not 0 <= loss <= 1:
+            raise ConfigurationError(f"loss is a probability from 0 to 1, e.g. 0.01; got {loss}")
+        self.latency = latency
+        self.jitter = jitter
+        self.loss = loss
+
+
+class SimNode:
+    """Something packets pass: a host, a NAT router or the internet core."""
+
+    kind = "node"
+
+    def __init__(self, net: Network, name: str) -> None:
+        self.net = net
+        self.name = name
+        self.parent: SimNode | None = None
+        self.uplink: Link | None = None
+
+    def receive(self, pkt: Datagram, from_node: SimNode | None) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<{self.kind} {self.name}>"
+
+
+class UdpSocket:
+    """A UDP socket on a simulated host: ``sendto``, and ``on_datagram(data, addr)`` for receiving."""
+
+    def __init__(self, host: Host, port: int) -> None:
+        self.host = host
+        self.port = port
+        self.on_datagram: Callable[[bytes, Endpoint], None] | None = None
+        self.received: list[tuple[float, bytes, Endpoint]] = []
+        self.closed = False
+
+    @property
+    def local_addr(self) -> Endpoint:
+        return (self.host.ip, self.port)
+
+    def sendto(self, data: bytes, addr: tuple[str, int] | str) -> None:
+        """Send one datagram to ``(ip, port)``."""
+        if self.closed:
+            raise ConfigurationError(f"socket {fmt(self.local_addr)} on {self.host.name} is closed")
+        ip, port = check_endpoint(addr, "destination")
+        self.host.send(Datagram(self.host.ip, self.port, ip, port, bytes(data)))
+
+    def deliver(self, data: bytes, addr: Endpoint) -> None:
+        if self.on_datagram is not None:
+            self.on_datagram(data, addr)
+        else:
+            self.received.append((self.host.net.now, data, addr))
+
+    def close(self) -> None:
+        self.closed = True
+        self.host.sockets.pop(self.port, None)
+
+
+class Host(SimNode):
+    """A computer with one address (a peer like Alice, or a server). Servers may have several."""
+
+    kind = "host"
+
+    def __init__(self, net: Network, name: str, ips: list[str]) -> None:
+        super().__init__(net, name)
+        self.ips = ips
+        self.ip = ips[0]
+        self.sockets: dict[int, UdpSocket] = {}
+        self.tcp_handler: Callable[[Datagram], None] | None = None
+        self._next_ephemeral = EPHEMERAL[0]
+
+    def udp_socket(self, port: int = 0) -> UdpSocket:
+        """Bind a UDP socket (port 0 picks a free ephemeral port, 49152-65535)."""
+        port = check_port(port)
+        if port == 0:
+            while self._next_ephemeral in self.sockets:
+                self._next_ephemeral += 1
+            port = self._next_ephemeral
+            self._next_ephemeral += 1
+        if port in self.sockets:
+            raise ConfigurationError(f"port {port} on {self.name} is already bound; pick another or close that socket")
+        sock = UdpSocket(self, port)
+        self.sockets[port] = sock
+        return sock
+
+    def send(self, pkt: Datagram) -> None:
+        net = self.net
+        pkt.ident = next(net._ids)
+        if pkt.src not in self.ips:
+            pkt.src = self.ip
+        net.record(self.name, "eth0", "out", pkt, "sent", "")
+        if pkt.dst in self.ips:  # to itself
+            net.after(0.0, self.receive, pkt, self)
+            return
+        net.transmit(self, self.parent, self.uplink, pkt)
+
+    def receive(self, pkt: Datagram, from_node: SimNode | None) -> None:
+        net = self.net
+        if pkt.dst not in self.ips:
+            net.record(self.name, "eth0", "in", pkt, "dropped", f"{self.name} is not {pkt.dst}: wrong host")
+            return
+        if pkt.proto != UDP:
+            if self.tcp_handler is not None:
+                net.record(self.name, "eth0", "in", pkt, "delivered", "")
+                self.tcp_handler(pkt)
+            else:
+                net.record(self.name, "eth0", "in", pkt, "dropped",
+                           f"no TCP listener on {self.name} port {pkt.dport}: the host answers with RST")
+            return
+        sock = self.sockets.get(pkt.dport)
+        if sock is None:
+            net.record(self.name, "eth0", "in", pkt, "dropped",
+                       f"port unreachable: nothing on {self.name} listens on UDP {pkt.dport}")
+            return
+        net.record(self.name, "eth0", "in", pkt, "delivered", "")
+        sock.deliver(pkt.payload, (pkt.src, pkt.sport))
+
+
+class NatRouter(SimNode):
+    """A NAT router: an inside (LAN) side with private hosts, an outside (WAN) side, a translation table."""
+
+    kind = "nat"
+
+    def __init__(self, net: Network, spec: Node) -> None:
+        super().__init__(net, spec.name)
+        self.spec = spec
+        self.behavior = spec.nat
+        self.public_ips = list(spec.ips)
+        self.lan = ipaddress.ip_network(spec.lan)
+        self.lan_ip = spec.lan_ip
+        self.table = NatTable(spec.nat, self.public_ips, random.Random(net.rng.random()), spec.name)
+        self.children: dict[str, SimNode] = {}
+
+    def receive(self, pkt: Datagram, from_node: SimNode | None) -> None:
+        net = self.net
+        name = self.name
+        if from_node is self.parent:  # from the outside
+            if pkt.dst not in self.public_ips:
+                net.record(name, "wan", "in", pkt, "dropped", f"{pkt.dst} is not an address of {name}")
+                return
+            new, note = self.table.inbound(pkt, net.now)
+            if new is None:
+                net.record(name, "wan", "in", pkt, "dropped", note)
+                return
+            child = self.children.get(new.dst)
+            net.record_pair(name, ("wan", "in", pkt), ("lan", "out", new), note)
+            if child is None:
+                net.record(name, "lan", "out", new, "dropped", f"no host {new.dst} on {name}'s inside network")
+                return
+            net.transmit(self, child, child.uplink, new)
+            return
+        # from the inside
+        dst = pkt.dst
+        if dst in self.children and from_node is not self.children[dst]:
+            net.record(name, "lan", "in", pkt, "forwarded", "same inside network: no translation")
+            child = self.children[dst]
+            net.transmit(self, child, child.uplink, pkt)
+            return
+        if dst in self.public_ips:  # hairpinning
+            if not self.behavior.hairpinning:
+                net.record(name, "lan", "in", pkt, "dropped",
+                           f"hairpinning is off: {name} will not send a packet for its own outside address "
+                           f"{fmt((dst, pkt.dport))} back inside")
+                return
+            out, note = self.table.outbound(pkt, net.now)
+            back, note_in = self.table.inbound(out, net.now)
+            if back is None:
+                net.record_pair(name, ("lan", "in", pkt), ("wan", "out", out), note + " (hairpin)")
+                net.record(name, "wan", "in", out, "dropped", note_in)
+                return
+            net.record_pair(name, ("lan", "in", pkt), ("lan", "out", back),
+                            f"hairpin: {note}; then {note_in}")
+            child = self.children.get(back.dst)
+            if child is not None:
+                net.transmit(self, child, child.uplink, back)
+            return
+        if ipaddress.ip_address(dst) in self.lan:
+            net.record(name, "lan", "in", pkt, "dropped", f"no host {dst} on {name}'s inside network {self.lan}")
+            return
+        if self.parent is None:
+            net.record(name, "lan", "in", pkt, "dropped", f"{name} has no uplink")
+            return
+        new, note = self.table.outbound(pkt, net.now)
+        net.record_pair(name, ("lan", "in", pkt), ("wan", "out", new), note)
+        net.transmit(self, self.parent, self.uplink, new)
+
+
+class Internet(SimNode):
+    """The core: routes public addresses to whoever holds them; private ones go nowhere."""
+
+    kind = "router"
+
+    def __init__(self, net: Network) -> None:
+        super().__init__(net, INTERNET)
+        self.routes: dict[str, SimNode] = {}
+
+    def receive(self, pkt: Datagram, from_node: SimNode | None) -> None:
+        net = self.net
+        to = self.routes.get(pkt.dst)
+        if to is None:
+            if is_private(pkt.dst):
+                reason = (f"no route to {pkt.dst}: it is a private address (RFC 1918); it exists only inside "
+                          f"some local network, and no router on the internet forwards it")
+            elif is_shared_cgn(pkt.dst):
+                reason = (f"no route to {pkt.dst}: it is carrier-grade NAT shared space (RFC 6598), "
+                          f"meaningful only inside one provider's network")
+            else:
+                reason = f"no route to {pkt.dst}: no host in this network has that address"
+            net.record(INTERNET, "core", "in", pkt, "dropped", reason)
+            return
+        net.record(INTERNET, "core", "out", pkt, "forwarded", "")
+        net.transmit(self, to, to.uplink, pkt)
+
+
+class Network:
+    """A simulated network: nodes, links, a clock, one seeded RNG and a trace of every packet.
+
+    Build one from a ``Topology`` with ``Network.build(topology, seed=0)``.
+    """
+
+    def __init__(self, seed: int = 0, record: bool = True) -> None:
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.now = 0.0
+        self.record_enabled = record
+        self._queue: list[tuple[float, int, Callable, tuple]] = []
+        self._seq = itertools.count()
+        self._ids = itertools.count(1)
+        self._rows: list[tuple] = []
+        self._pkts: list[Datagram] = []
+        self.internet = Internet(self)
+        self.nodes: dict[str, SimNode] = {INTERNET: self.internet}
+        self.topology: Topology | None = None
+        self.hops = 0
+        self.runners: list[ProtocolRunner] = []
+
+    # -- building ------------------------------------------------------------------------
+    @classmethod
+    def build(cls, topology: Topology, seed: int = 0, record: bool = True) -> Network:
+        """Make the simulated network that ``topology`` describes."""
+        if not isinstance(topology, Topology):
+            raise TopologyError(f"Network.build needs a p2plab.topology.Topology, e.g. topology.punch(); got {topology!r}")
+        net = cls(seed, record)
+        net.topology = topology
+        for spec in topology.nodes.values():
+            net._add(spec)
+        return net
+
+    def _add(self, spec: Node) -> SimNode:
+        node: SimNode = NatRouter(self, spec) if spec.kind == "nat" else Host(self, spec.name, list(spec.ips))
+        parent = self.nodes[spec.behind]
+        node.parent = parent
+        node.uplink = Link(spec.latency, spec.jitter, spec.loss)
+        addrs = spec.ips
+        if isinstance(parent, Internet):
+            for ip in addrs:
+                parent.routes[ip] = node
+        else:
+            assert isinstance(parent, NatRouter)
+            for ip in addrs:
+                parent.children[ip] = node
+        self.nodes[spec.name] = node
+        return node
+
+    def host(self, name: str) -> Host:
+        """The host called ``name``."""
+        node = self.nodes.get(name)
+        if not isinstance(node, Host):
+            hosts = [n for n, v in self.nodes.items() if isinstance(v, Host)]
+            raise TopologyError(f"no host called {name!r}; this network has {', '.join(hosts)}")
+        return node
+
+    def nat(self, name: str) -> NatRouter:
+        """The NAT router called ``name``."""
+        node = self.nodes.get(name)
+        if not isinstance(node, NatRouter):
+            nats = [n for n, v in self.nodes.items() if isinstance(v, NatRouter)]
+            raise TopologyError(f"no NAT called {name!r}; this network has {', '.join(nats) or 'no NATs'}")
+        return node
+
+    def nat_table(self, name: str) -> pd.DataFrame:
+        """The translation table of NAT ``name`` right now, as a DataFrame."""
+        return self.nat(name).table.table(self.now)
+
+    # -- the clock -----------------------------------------------------------------------
+    def after(self, delay: float, fn: Callable, *args: Any) -> None:
+        """Call ``fn(*args)`` ``delay`` simulated seconds from now."""
+        heapq.heappush(self._queue, (self.now + delay, next(self._seq), fn, args))
+
+    def at(self, when: float, fn: Callable, *args: Any) -> None:
+        """Call ``fn(*args)`` at simulated time ``when``."""
+        heapq.heappush(self._queue, (max(when, self.now), next(self._seq), fn, args))
+
+    def run(self, until: float | None = None, max_events: int | None = None) -> Network:
+        """Process events until the queue is empty, the clock reaches ``until`` or ``max_events`` ran."""
+        q = self._queue
+        pop = heapq.heappop
+        n = 0
+        while q:
+            if until is not None and q[0][0] > until:
+                break
+            t, _, fn, args = pop(q)
+            self.now = t
+            fn(*args)
+            n += 1
+            if max_events is not None and n >= max_events:
+                break
+        if until is not None and self.now < until and (not q or q[0][0] > until):
+            self.now = until
+        return self
+
+    # -- moving packets --------------------------------------------------------------------
+    def transmit(self, src: SimNode, dst: SimNode, link: Link, pkt: Datagram) -> None:
+        self.hops += 1
+        if link.loss and self.rng.random() < link.loss:
+            self.record(src.name, "link", "out", pkt, "dropped", f"lost on the link {src.name} - {dst.name}")
+            return
+        delay = link.latency
+        if link.jitter:
+            delay += self.rng.uniform(0, link.jitter)
+        heapq.heappush(self._queue, (self.now + delay, next(self._seq), dst.receive, (pkt, src)))
+
+    def record(self, node: str, iface: str, direction: str, pkt: Datagram, action: str, reason: str) -> None:
+        if self.record_enabled:
+            self._rows.append((self.now, node, iface, direction, pkt.src, pkt.sport, pkt.dst, pkt.dport,
+                               None, None, None, action, reason, pkt.ident, -1))
+            self._pkts.append(pkt)
+
+    def record_pair(self, node: str, before: tuple, after: tuple, note: str) -> None:
+        if not self.record_enabled:
+            return
+        i = len(self._rows)
+        (bi, bd, bp), (ai, ad, ap) = before, after
+        self._rows.append((self.now, node, bi, bd, bp.src, bp.sport, bp.dst, bp.dport, None, None, None,
+                           "translated", note, bp.ident, i + 1))
+        self._rows.append((self.now, node, ai, ad, ap.src, ap.sport, ap.dst, ap.dport, None, None, None,
+                           "translated", note, ap.ident, i))
+        self._pkts.append(bp)
+        self._pkts.append(ap)
+
+    @property
+    def trace(self) -> Trace:
+        """Everything recorded so far, as a ``Trace``."""
+        return Trace(list(self._rows), list(self._pkts), world="sim",
+                     meta={"seed": self.seed, "topology": self.topology.name if self.topology else None})
+
+    # -- applications ------------------------------------------------------------------------
+    def run_protocol(self, host: str, protocol: DatagramProtocol, port: int = 0) -> ProtocolRunner:
+        """Run a sans-I/O protocol on ``host``, bound to UDP ``port`` (0 = any)."""
+        runner = ProtocolRunner(self, self.host(host), protocol, port)
+        self.runners.append(runner)
+        return runner
+
+
+class ProtocolRunner:
+    """Drives one sans-I/O protocol on a simulated host: delivers datagrams, fires timers, sends."""
+
+    def __init__(self, net: Network, host: Host, protocol: DatagramProtocol, port: int = 0) -> None:
+        self.net = net
+        self.host = host
+        self.protocol = protocol
+        self.sockets: dict[Endpoint, UdpSocket] = {}
+        self.events: list[Event] = []
+        self.on_event: Callable[[Event], None] | None = None
+        self._timer_at: float | None = None
+        sock = self._bind((host.ip, port))
+        protocol.start(net.now, sock.local_addr)
+        self._pump()
+
+    @property
+    def local_addr(self) -> Endpoint:
+        return next(iter(self.sockets))
+
+    def _bind(self, addr: Endpoint) -> UdpSocket:
+        ip, port = addr
+        if ip not in self.host.ips:
+            raise ConfigurationError(f"{self.host.name} has no address {ip}; it has {', '.join(self.host.ips)}")
+        sock = self.host.udp_socket(port)
+        local = (ip, sock.port)
+        sock.on_datagram = lambda data, src, local=local: self._received(data, src, local)
+        self.sockets[local] = sock
+        return sock
+
+    def _received(self, data: bytes, src: Endpoint, local: Endpoint) -> None:
+        p = self.protocol
+        try:
+            p.datagram_received(data, src, self.net.now, local=local)  # type: ignore[call-arg]
+        except TypeError:
+            p.datagram_received(data, src, self.net.now)
+        self._pump()
+
+    def _send(self, data: bytes, dst: Endpoint, via: Endpoint | None) -> None:
+        if via is None:
+            sock = next(iter(self.sockets.values()))
+        else:
+            via = (via[0], int(via[1]))
+            sock = self.sockets.get(via) or self._bind(via)
+        self.host.send(Datagram(sock.host.ip if via is None else via[0], sock.port, dst[0], dst[1], data))
+
+    def _pump(self) -> None:
+        p = self.protocol
+        for item in p.datagrams_to_send():
+            data, dst = item[0], item[1]
+            via = item[2] if len(item) > 2 else None
+            self._send(data, dst, via)
+        for ev in p.events():
+            self.events.append(ev)
+            if self.on_event is not None:
+                self.on_event(ev)
+        at = p.next_timer()
+        if at is not None and at != self._timer_at:
+            self._timer_at = at
+            self.net.at(at, self._fire, at)
+
+    def _fire(self, at: float) -> None:
+        if self._timer_at != at:
+            return  # superseded
+        self._timer_at = None
+        self.protocol.handle_timer(self.net.now)
+        self._pump()
+
+
+def network(topology: Topology | str = "punch", seed: int = 0, **kwargs: Any) -> Network:
+    """Shortcut: a simulated network of a named scenario ('direct', 'one-nat', 'punch', 'cgn', 'same-nat')."""
+    from . import topology as topo
+
+    if isinstance(topology, str):
+        if topology not in topo.SCENARIOS:
+            raise P2PLabError(f"unknown scenario {topology!r}; choose one of {', '.join(topo.SCENARIOS)}")
+        topology = topo.SCENARIOS[topology](**kwargs)
+    return Network.build(topology, seed=seed)
