@@ -22,7 +22,7 @@ system-deps:
 	@bash tools/system-deps.sh
 
 test: $(STAMP) system-deps
-	$(PY) -m ruff check helpers tests tools benchmarks
+	$(PY) -m ruff check .
 	$(PY) -m p2plab.labs build --check
 	$(PY) -m pytest
 
