@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab --port=$(PORT) --ServerApp.root_dir=. course/00-start-here.ipynb
+	$(VENV)/bin/jupyter lab --port=$(PORT) --ServerApp.root_dir=. $(if $(filter 0,$(shell id -u)),--allow-root,) course/00-start-here.ipynb
 
 system-deps:
 	@bash tools/system-deps.sh

@@ -16,6 +16,8 @@ RFC 4787 (BCP 127) describes a NAT by separate knobs instead of the old "cone" n
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import random
 import zlib
 from dataclasses import dataclass, field, replace
@@ -173,7 +175,10 @@ class NatTable:
         self._next_port: dict[str, int] = {ip: behavior.port_range[0] for ip in self.public_ips}
         self._local_conntrack: set[tuple[int, Endpoint, Endpoint]] = set()  # (proto, public ep, remote ep)
         self.expired: list[Mapping] = []
+        self._deadlines: list[tuple[float, int, Mapping]] = []
+        self._seq = itertools.count()
         self.log: list[str] = []
+        self.explain = True  # False skips building notes and reasons (population runs without a trace)
 
     # -- mapping lookup -----------------------------------------------------------------
     def _key(self, proto: int, inside: Endpoint, remote: Endpoint) -> tuple:
@@ -185,8 +190,15 @@ class NatTable:
         return (proto, inside, remote)
 
     def _expire(self, now: float) -> None:
-        dead = [m for m in self._by_key.values() if m.expires <= now]
-        for m in dead:
+        # A heap of (deadline, seq, mapping); a refreshed mapping is pushed again at its new deadline.
+        heap = self._deadlines
+        while heap and heap[0][0] <= now:
+            _, _, m = heapq.heappop(heap)
+            if m.expires > now:
+                heapq.heappush(heap, (m.expires, next(self._seq), m))
+                continue
+            if self._by_key.get(m.key) is not m:
+                continue
             del self._by_key[m.key]
             del self._by_outside[(m.proto, *m.outside)]
             self.expired.append(m)
@@ -243,12 +255,13 @@ class NatTable:
             m = Mapping(pkt.proto, inside, outside, key, now, now + self.behavior.mapping_timeout)
             self._by_key[key] = m
             self._by_outside[(pkt.proto, *outside)] = m
-            note = f"new mapping {fmt(inside)} -> {fmt(outside)} ({self.behavior.mapping} mapping)"
-            if self.behavior.conntrack_clash and outside[1] != inside[1]:
+            heapq.heappush(self._deadlines, (now + self.behavior.mapping_timeout, next(self._seq), m))
+            note = f"new mapping {fmt(inside)} -> {fmt(outside)} ({self.behavior.mapping} mapping)" if self.explain else ""
+            if self.explain and self.behavior.conntrack_clash and outside[1] != inside[1]:
                 note += (f"; port {inside[1]} was taken by a conntrack entry the peer's early packet left "
                          f"on the router, so the NAT picked {outside[1]}")
         else:
-            note = f"existing mapping {fmt(inside)} -> {fmt(m.outside)}"
+            note = f"existing mapping {fmt(inside)} -> {fmt(m.outside)}" if self.explain else ""
         m.expires = now + self.behavior.mapping_timeout
         m.remotes.add(remote)
         m.packets_out += 1
@@ -259,7 +272,6 @@ class NatTable:
         self._expire(now)
         remote = (pkt.src, pkt.sport)
         m = self._by_outside.get((pkt.proto, pkt.dst, pkt.dport))
-        pname = PROTO_NAMES.get(pkt.proto, str(pkt.proto))
         if m is None:
             if self.behavior.conntrack_clash:
                 self._local_conntrack.add((pkt.proto, (pkt.dst, pkt.dport), remote))
@@ -271,6 +283,11 @@ class NatTable:
         allowed = (f == EI or (f == AD and any(r[0] == remote[0] for r in m.remotes))
                    or (f == APD and remote in m.remotes))
         if not allowed:
+            if not self.explain:
+                if self.behavior.conntrack_clash:
+                    self._local_conntrack.add((pkt.proto, (pkt.dst, pkt.dport), remote))
+                return None, ""
+            pname = PROTO_NAMES.get(pkt.proto, str(pkt.proto))
             if self.behavior.conntrack_clash:
                 self._local_conntrack.add((pkt.proto, (pkt.dst, pkt.dport), remote))
                 return None, (f"not part of any connection through {fmt(m.outside)}: the router's own input "
@@ -282,7 +299,8 @@ class NatTable:
         m.packets_in += 1
         if self.behavior.inbound_refresh:
             m.expires = now + self.behavior.mapping_timeout
-        return pkt.rewrite(dst=m.inside[0], dport=m.inside[1]), f"mapping {fmt(m.outside)} -> {fmt(m.inside)}"
+        return (pkt.rewrite(dst=m.inside[0], dport=m.inside[1]),
+                f"mapping {fmt(m.outside)} -> {fmt(m.inside)}" if self.explain else "")
 
     def mappings(self, now: float | None = None) -> list[Mapping]:
         """The live mappings (expired ones removed first when ``now`` is given)."""

@@ -43,6 +43,7 @@ class DatagramProtocol:
         self._events: list[Event] = []
         self._timers: list[tuple[float, int, str]] = []
         self._timer_seq = 0
+        self._cancelled: set[int] = set()
         self.now = 0.0
         self.local_addr: Addr | None = None
 
@@ -58,13 +59,20 @@ class DatagramProtocol:
 
     def next_timer(self) -> float | None:
         """The absolute time at which ``handle_timer`` must be called next, or None."""
-        return self._timers[0][0] if self._timers else None
+        timers = self._timers
+        while timers and timers[0][1] in self._cancelled:
+            self._cancelled.discard(heapq.heappop(timers)[1])
+        return timers[0][0] if timers else None
 
     def handle_timer(self, now: float) -> None:
         """Fire every timer that is due."""
         self.now = now
-        while self._timers and self._timers[0][0] <= now + 1e-12:
-            _, _, name = heapq.heappop(self._timers)
+        timers = self._timers
+        while timers and timers[0][0] <= now + 1e-12:
+            _, seq, name = heapq.heappop(timers)
+            if seq in self._cancelled:
+                self._cancelled.discard(seq)
+                continue
             self.on_timer(name, now)
 
     def datagrams_to_send(self) -> list[tuple[bytes, Addr]]:
@@ -91,8 +99,10 @@ class DatagramProtocol:
         heapq.heappush(self._timers, (at, self._timer_seq, name))
 
     def cancel_timers(self, name: str | None = None) -> None:
-        self._timers = [t for t in self._timers if name is not None and t[2] != name]
-        heapq.heapify(self._timers)
+        """Cancel the pending timers called ``name`` (all timers when name is None)."""
+        for _, seq, tname in self._timers:
+            if name is None or tname == name:
+                self._cancelled.add(seq)
 
     def on_timer(self, name: str, now: float) -> None:
         """Override: a timer set with ``set_timer(at, name)`` fired."""

@@ -15,7 +15,9 @@ packets) are made only when a trace is shown or saved.
 
 from __future__ import annotations
 
+import functools
 import heapq
+import inspect
 import ipaddress
 import itertools
 import random
@@ -34,6 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 EPHEMERAL = (49152, 65535)
+_push = heapq.heappush
 
 
 class Link:
@@ -174,7 +177,15 @@ class NatRouter(SimNode):
         self.lan = ipaddress.ip_network(spec.lan)
         self.lan_ip = spec.lan_ip
         self.table = NatTable(spec.nat, self.public_ips, random.Random(net.rng.random()), spec.name)
+        self.table.explain = net.record_enabled
         self.children: dict[str, SimNode] = {}
+        self._lan_memo: dict[str, bool] = {}
+
+    def _in_lan(self, ip: str) -> bool:
+        hit = self._lan_memo.get(ip)
+        if hit is None:
+            hit = self._lan_memo[ip] = ipaddress.ip_address(ip) in self.lan
+        return hit
 
     def receive(self, pkt: Datagram, from_node: SimNode | None) -> None:
         net = self.net
@@ -219,7 +230,7 @@ class NatRouter(SimNode):
             if child is not None:
                 net.transmit(self, child, child.uplink, back)
             return
-        if ipaddress.ip_address(dst) in self.lan:
+        if self._in_lan(dst):
             net.record(name, "lan", "in", pkt, "dropped", f"no host {dst} on {name}'s inside network {self.lan}")
             return
         if self.parent is None:
@@ -340,16 +351,13 @@ class Network:
         """Process events until the queue is empty, the clock reaches ``until`` or ``max_events`` ran."""
         q = self._queue
         pop = heapq.heappop
-        n = 0
-        while q:
-            if until is not None and q[0][0] > until:
-                break
+        limit = float("inf") if until is None else until
+        budget = -1 if max_events is None else max_events
+        while q and q[0][0] <= limit and budget != 0:
             t, _, fn, args = pop(q)
             self.now = t
             fn(*args)
-            n += 1
-            if max_events is not None and n >= max_events:
-                break
+            budget -= 1
         if until is not None and self.now < until and (not q or q[0][0] > until):
             self.now = until
         return self
@@ -360,10 +368,8 @@ class Network:
         if link.loss and self.rng.random() < link.loss:
             self.record(src.name, "link", "out", pkt, "dropped", f"lost on the link {src.name} - {dst.name}")
             return
-        delay = link.latency
-        if link.jitter:
-            delay += self.rng.uniform(0, link.jitter)
-        heapq.heappush(self._queue, (self.now + delay, next(self._seq), dst.receive, (pkt, src)))
+        delay = link.latency + self.rng.uniform(0, link.jitter) if link.jitter else link.latency
+        _push(self._queue, (self.now + delay, next(self._seq), dst.receive, (pkt, src)))
 
     def record(self, node: str, iface: str, direction: str, pkt: Datagram, action: str, reason: str) -> None:
         if self.record_enabled:
@@ -397,6 +403,13 @@ class Network:
         return runner
 
 
+@functools.cache
+def _takes_local(cls: type) -> bool:
+    """Does ``cls.datagram_received`` accept ``local=`` (the address a datagram arrived on)?"""
+    params = inspect.signature(cls.datagram_received).parameters
+    return "local" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
 class ProtocolRunner:
     """Drives one sans-I/O protocol on a simulated host: delivers datagrams, fires timers, sends."""
 
@@ -408,7 +421,9 @@ class ProtocolRunner:
         self.events: list[Event] = []
         self.on_event: Callable[[Event], None] | None = None
         self._timer_at: float | None = None
+        self._takes_local = _takes_local(type(protocol))
         sock = self._bind((host.ip, port))
+        self._main = sock
         protocol.start(net.now, sock.local_addr)
         self._pump()
 
@@ -422,36 +437,39 @@ class ProtocolRunner:
             raise ConfigurationError(f"{self.host.name} has no address {ip}; it has {', '.join(self.host.ips)}")
         sock = self.host.udp_socket(port)
         local = (ip, sock.port)
-        sock.on_datagram = lambda data, src, local=local: self._received(data, src, local)
+        sock.on_datagram = functools.partial(self._received, local=local)
         self.sockets[local] = sock
         return sock
 
     def _received(self, data: bytes, src: Endpoint, local: Endpoint) -> None:
-        p = self.protocol
-        try:
-            p.datagram_received(data, src, self.net.now, local=local)  # type: ignore[call-arg]
-        except TypeError:
-            p.datagram_received(data, src, self.net.now)
+        if self._takes_local:  # protocols with several sockets want to know which one received
+            self.protocol.datagram_received(data, src, self.net.now, local=local)  # type: ignore[call-arg]
+        else:
+            self.protocol.datagram_received(data, src, self.net.now)
         self._pump()
 
     def _send(self, data: bytes, dst: Endpoint, via: Endpoint | None) -> None:
         if via is None:
-            sock = next(iter(self.sockets.values()))
-        else:
-            via = (via[0], int(via[1]))
-            sock = self.sockets.get(via) or self._bind(via)
-        self.host.send(Datagram(sock.host.ip if via is None else via[0], sock.port, dst[0], dst[1], data))
+            sock = self._main
+            self.host.send(Datagram(self.host.ip, sock.port, dst[0], dst[1], data))
+            return
+        via = (via[0], int(via[1]))
+        sock = self.sockets.get(via) or self._bind(via)
+        self.host.send(Datagram(via[0], sock.port, dst[0], dst[1], data))
 
     def _pump(self) -> None:
         p = self.protocol
         for item in p.datagrams_to_send():
-            data, dst = item[0], item[1]
-            via = item[2] if len(item) > 2 else None
-            self._send(data, dst, via)
-        for ev in p.events():
-            self.events.append(ev)
+            if len(item) == 2:
+                self._send(item[0], item[1], None)
+            else:
+                self._send(item[0], item[1], item[2])
+        events = p.events()
+        if events:
+            self.events.extend(events)
             if self.on_event is not None:
-                self.on_event(ev)
+                for ev in events:
+                    self.on_event(ev)
         at = p.next_timer()
         if at is not None and at != self._timer_at:
             self._timer_at = at

@@ -166,7 +166,8 @@ class Trace:
     def require_packets(self) -> None:
         """Raise a clear TraceError if the trace is empty."""
         if not self._rows:
-            raise TraceError("this trace has no packets: run the scenario (or capture) first, then draw it")
+            raise TraceError("this trace has no packets: run the scenario (or capture) first, then draw it, "
+                             "e.g. trace = p2plab.punch.run_punch('full-cone', 'symmetric').trace")
 
     def to_pcap(self, path: str | Path, rows: Iterable[int] | None = None) -> Path:
         """Write the packets (all rows, or the given rows) to a pcap file (raw IP link type)."""

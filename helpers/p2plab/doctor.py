@@ -1,0 +1,374 @@
+"""``python -m p2plab doctor``: what this machine has, and which of the course's worlds it can run.
+
+``report()`` returns one :class:`Row` per check; ``render()`` turns them into a text table. Every
+check is wrapped, so a missing tool, package or permission becomes a row that says so (and the
+exact command that fixes it) - the doctor itself never crashes.
+
+Packages are looked up with ``importlib.metadata`` (their versions), never imported, so the doctor
+is quick and ``import p2plab.doctor`` stays light.
+
+The last rows say which worlds can run here:
+
+* ``sim`` - the simulated network, pure Python: always.
+* ``netns`` - the real Linux lab: root with ``ip`` and ``nft`` and working network namespaces, or
+  rootless user namespaces (``unshare -rn``) with ``nft``.
+* ``recorded`` - captures made in the real lab, read with scapy: when scapy is installed or
+  ``data/`` holds pcaps.
+
+The rows differ from machine to machine, so notebooks show the table in a cell whose output is not
+compared (``# NBVAL_IGNORE_OUTPUT``) and use :mod:`p2plab.world` for the stable facts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+
+# Status words, in the order a reader cares about them.
+OK, MISSING, NO, INFO, ERROR = "ok", "missing", "no", "info", "error"
+
+# Packages whose versions the table shows (distribution names, as pip knows them).
+PACKAGES = ("jupyterlab", "ipywidgets", "scapy", "pandas", "plotly", "nbval")
+
+# Debian/Ubuntu package for each tool: the fix for a missing tool is `sudo apt-get install PKG`.
+TOOLS = {
+    "ip": "iproute2",
+    "nft": "nftables",
+    "tcpdump": "tcpdump",
+    "tshark": "tshark",
+    "turnserver": "coturn",
+    "chromium": "chromium",
+}
+TOOL_PURPOSE = {
+    "ip": "creates network namespaces and links (real Linux lab)",
+    "nft": "kernel NAT rules (real Linux lab)",
+    "tcpdump": "captures real packets",
+    "tshark": "dissects captures (cross-check of p2plab's own decoder)",
+    "turnserver": "coturn, a real TURN server (notebook 09)",
+    "chromium": "a real browser doing ICE (notebook 10)",
+}
+# Where a tool may live although a normal user's PATH leaves it out (ip and nft sit in sbin).
+EXTRA_BIN_DIRS: tuple[str, ...] = ("/usr/local/sbin", "/usr/sbin", "/sbin")
+
+PROBE_TIMEOUT = 10.0  # seconds for each namespace probe
+
+INSTALL_HINT = "make lab   (or: .venv/bin/python -m pip install -e .)"
+# Running JupyterLab as root needs --allow-root; this is the exact command, from the course folder.
+RUN_AS_ROOT = "sudo make lab"
+WORLDS = ("sim", "netns", "recorded")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the doctor's table.
+
+    ``section`` groups rows (python, package, system, tool, extension, world); ``status`` is one of
+    ``ok``, ``missing``, ``no``, ``info``, ``error``; ``fix`` is the exact command to run, or ``""``.
+    """
+
+    section: str
+    name: str
+    status: str
+    detail: str
+    fix: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status in (OK, INFO)
+
+
+# ---------------------------------------------------------------------------------- probes
+def which(tool: str) -> str | None:
+    """Full path of ``tool`` on PATH or in the sbin folders, or None."""
+    found = shutil.which(tool)
+    if found:
+        return found
+    for folder in EXTRA_BIN_DIRS:
+        candidate = Path(folder) / tool
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return None
+
+
+def chromium_path() -> str | None:
+    """Chromium goes by several names depending on the distribution."""
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        found = which(name)
+        if found:
+            return found
+    return None
+
+
+def is_root() -> bool:
+    geteuid = getattr(os, "geteuid", None)
+    return bool(geteuid and geteuid() == 0)
+
+
+def package_version(dist: str) -> str | None:
+    """The installed version of distribution ``dist``, read from its metadata (not imported)."""
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _run(cmd: list[str]) -> tuple[bool, str]:
+    """Run a probe command; (succeeded, first line of its complaint)."""
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=PROBE_TIMEOUT)
+    except FileNotFoundError:
+        return False, f"{cmd[0]} is not installed"
+    except subprocess.TimeoutExpired:
+        return False, f"{' '.join(cmd)} did not finish within {PROBE_TIMEOUT:g} s"
+    except OSError as exc:
+        return False, f"{' '.join(cmd)} could not start: {exc.strerror or exc}"
+    message = (proc.stderr or proc.stdout or "").strip().splitlines()
+    return proc.returncode == 0, (message[0] if message else f"exit status {proc.returncode}")
+
+
+def probe_root_netns() -> tuple[bool, str]:
+    """As root: can ``ip netns add`` make (and delete) a namespace?"""
+    ip = which("ip")
+    if ip is None:
+        return False, "ip (iproute2) is not installed"
+    name = f"p2plab-doctor-{os.getpid()}"
+    ok, why = _run([ip, "netns", "add", name])
+    if ok:
+        _run([ip, "netns", "del", name])
+        return True, f"ip netns add {name} worked (and was deleted)"
+    return False, f"ip netns add failed: {why}"
+
+
+def probe_rootless_netns() -> tuple[bool, str]:
+    """Without root: can ``unshare -rn`` make a user + network namespace?"""
+    unshare = which("unshare")
+    if unshare is None:
+        return False, "unshare (util-linux) is not installed"
+    ok, why = _run([unshare, "-rn", "true"])
+    return (True, "unshare -rn true worked (user namespaces)") if ok else (False, f"unshare -rn failed: {why}")
+
+
+def _read_sysctl(path: str) -> str | None:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return None
+
+
+def userns_fix() -> str:
+    """The command that turns on unprivileged user namespaces on this kernel."""
+    if _read_sysctl("/proc/sys/kernel/unprivileged_userns_clone") == "0":
+        return "sudo sysctl -w kernel.unprivileged_userns_clone=1"
+    if _read_sysctl("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") == "1":
+        return "sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0"
+    if _read_sysctl("/proc/sys/user/max_user_namespaces") == "0":
+        return "sudo sysctl -w user.max_user_namespaces=15000"
+    return "sudo sysctl -w kernel.unprivileged_userns_clone=1"
+
+
+def repo_root() -> Path:
+    """The course folder: two levels above helpers/p2plab for a checkout (editable install);
+    otherwise the nearest folder at or above the current one with ``course/`` and ``data/``
+    (e.g. a student's nbgitpuller copy while the package is installed elsewhere)."""
+    here = Path(__file__).resolve().parents[2]
+    if (here / "pyproject.toml").is_file() and (here / "course").is_dir():
+        return here
+    cwd = Path.cwd()
+    for folder in (cwd, *cwd.parents):
+        if (folder / "course").is_dir() and (folder / "data").is_dir():
+            return folder
+    return cwd
+
+
+def recorded_pcaps() -> list[Path]:
+    """Capture files shipped in data/."""
+    data = repo_root() / "data"
+    if not data.is_dir():
+        return []
+    return sorted(p for p in data.rglob("*") if p.suffix in (".pcap", ".pcapng") and p.is_file())
+
+
+def labextension_dirs() -> list[Path]:
+    """Folders JupyterLab reads prebuilt extensions from (without importing jupyter_core)."""
+    roots: list[Path] = []
+    for part in os.environ.get("JUPYTER_PATH", "").split(os.pathsep):
+        if part:
+            roots.append(Path(part))
+    roots.append(Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "jupyter")
+    roots += [Path(sys.prefix) / "share" / "jupyter", Path("/usr/local/share/jupyter"), Path("/usr/share/jupyter")]
+    seen, out = set(), []
+    for root in roots:
+        folder = root / "labextensions"
+        if folder not in seen:
+            seen.add(folder)
+            out.append(folder)
+    return out
+
+
+def find_labextension(name: str) -> Path | None:
+    for folder in labextension_dirs():
+        candidate = folder / name
+        if (candidate / "package.json").is_file():
+            return candidate
+    return None
+
+
+# ---------------------------------------------------------------------------------- rows
+def _safe(section: str, name: str, probe: Callable[[], Iterable[Row]]) -> list[Row]:
+    """Run a probe; if it raises anything at all, return one 'error' row instead."""
+    try:
+        return list(probe())
+    except Exception as exc:  # noqa: BLE001 - the doctor must never crash
+        return [Row(section, name, ERROR, f"the check itself failed: {type(exc).__name__}: {exc}")]
+
+
+def _python_rows() -> list[Row]:
+    from . import __version__
+
+    return [
+        Row("python", "Python", OK if sys.version_info >= (3, 11) else MISSING,
+            f"Python {platform.python_version()} ({sys.executable})",
+            "" if sys.version_info >= (3, 11) else "install Python 3.11 or newer, then: make lab"),
+        Row("python", "p2plab", OK, f"{__version__} ({Path(__file__).resolve().parent})"),
+    ]
+
+
+def _package_rows() -> list[Row]:
+    rows = []
+    for dist in PACKAGES:
+        version = package_version(dist)
+        rows.append(Row("package", dist, OK, version) if version
+                    else Row("package", dist, MISSING, "not installed", INSTALL_HINT))
+    return rows
+
+
+def _system_rows() -> list[Row]:
+    root = is_root()
+    rows = [Row("system", "platform", INFO, f"{platform.system()} {platform.release()} ({platform.machine()})"),
+            Row("system", "root", INFO, "yes (effective uid 0)" if root else "no (an ordinary user)")]
+    if platform.system() != "Linux":
+        rows.append(Row("system", "network namespaces", NO, "network namespaces exist only on Linux",
+                        "use a Linux machine or VM (the sim and recorded worlds run everywhere)"))
+        return rows
+    if root:
+        ok, why = probe_root_netns()
+        fix = "" if ok else ("sudo apt-get install iproute2" if which("ip") is None else
+                             "run in a privileged container: docker run --privileged ... "
+                             "(or --cap-add SYS_ADMIN --cap-add NET_ADMIN)")
+    else:
+        ok, why = probe_rootless_netns()
+        fix = "" if ok else f"{userns_fix()}   (or run JupyterLab as root: {RUN_AS_ROOT})"
+    rows.append(Row("system", "network namespaces", OK if ok else NO, why, fix))
+    return rows
+
+
+def _tool_rows() -> list[Row]:
+    rows = []
+    for tool, pkg in TOOLS.items():
+        path = chromium_path() if tool == "chromium" else which(tool)
+        purpose = TOOL_PURPOSE[tool]
+        rows.append(Row("tool", tool, OK, f"{path} - {purpose}") if path
+                    else Row("tool", tool, MISSING, f"not found - {purpose}", f"sudo apt-get install {pkg}"))
+    return rows
+
+
+def _extension_rows() -> list[Row]:
+    rows = []
+    widgets_version = package_version("jupyterlab_widgets")
+    widgets_dir = find_labextension("@jupyter-widgets/jupyterlab-manager")
+    if widgets_version and widgets_dir:
+        rows.append(Row("extension", "ipywidgets", OK, f"jupyterlab_widgets {widgets_version} ({widgets_dir})"))
+    else:
+        what = "jupyterlab_widgets is not installed" if not widgets_version else "its labextension folder is missing"
+        rows.append(Row("extension", "ipywidgets", MISSING, f"{what}: widgets will not draw in JupyterLab",
+                        "python -m pip install jupyterlab_widgets   (then restart JupyterLab)"))
+    plotly_version = package_version("plotly")
+    plotly_dir = find_labextension("jupyterlab-plotly")
+    if plotly_dir:
+        rows.append(Row("extension", "plotly", OK, f"jupyterlab-plotly ({plotly_dir})"))
+    else:
+        what = "plotly is not installed" if not plotly_version else "plotly's labextension folder is missing"
+        rows.append(Row("extension", "plotly", MISSING, f"{what}: figures may not draw in JupyterLab",
+                        "python -m pip install --force-reinstall plotly   (then restart JupyterLab)"))
+    return rows
+
+
+def _world_rows() -> list[Row]:
+    from .world import capabilities
+
+    rows = []
+    for status in capabilities(refresh=True).values():
+        rows.append(Row("world", status.name, OK if status.available else NO, status.reason, status.enable))
+    return rows
+
+
+CHECKS: tuple[tuple[str, str, Callable[[], Iterable[Row]]], ...] = (
+    ("python", "Python", _python_rows),
+    ("package", "packages", _package_rows),
+    ("system", "system", _system_rows),
+    ("tool", "tools", _tool_rows),
+    ("extension", "JupyterLab extensions", _extension_rows),
+    ("world", "worlds", _world_rows),
+)
+
+
+def report() -> list[Row]:
+    """Every check, in a fixed order; worlds last. Never raises."""
+    rows: list[Row] = []
+    for section, name, probe in CHECKS:
+        rows += _safe(section, name, probe)
+    return rows
+
+
+SECTION_TITLES = {
+    "python": "Python", "package": "Packages", "system": "System", "tool": "Tools",
+    "extension": "JupyterLab extensions", "world": "Worlds this machine can run",
+}
+
+
+def render(rows: list[Row] | None = None) -> str:
+    """The report as a plain-text table, with a 'fix:' line under each row that has a fix."""
+    rows = report() if rows is None else rows
+    width = max([len(r.name) for r in rows] + [10])
+    lines = ["p2plab doctor - what this machine can do for the course", ""]
+    section = None
+    for r in rows:
+        if r.section != section:
+            if section is not None:
+                lines.append("")
+            section = r.section
+            lines.append(SECTION_TITLES.get(section, section))
+        mark = {OK: "ok", INFO: "  ", MISSING: "--", NO: "no", ERROR: "!!"}.get(r.status, r.status)
+        lines.append(f"  [{mark}] {r.name:<{width}}  {r.detail}")
+        if r.fix:
+            lines.append(f"       {'':<{width}}  fix: {r.fix}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------- CLI
+def _main(args) -> int:
+    rows = report()
+    if args.json:
+        print(json.dumps([asdict(r) for r in rows], indent=2))
+    else:
+        print(render(rows))
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add ``doctor`` to ``python -m p2plab``."""
+    p = subparsers.add_parser(
+        "doctor", help="check this machine: versions, tools, permissions, and which worlds it can run",
+        description="Check Python, packages, root, network namespaces, tools and JupyterLab extensions, "
+                    "and say which of the course's worlds (sim, netns, recorded) this machine can run, "
+                    "with the command that enables each missing one.")
+    p.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
+    p.set_defaults(func=_main)
