@@ -62,6 +62,9 @@ class NatBehavior:
     # Linux only: the router accepts unsolicited packets on its own input chain, so an early
     # packet from a peer leaves a conntrack entry that clashes with the later outbound mapping.
     conntrack_clash: bool = False
+    # What the NAT does with an unsolicited inbound TCP SYN: "drop" silently (RFC 5382 REQ-4 asks
+    # for that) or answer "rst" (some NATs do, which kills a TCP hole punch).
+    tcp_unsolicited: str = "drop"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mapping", _behaviour(self.mapping, "mapping"))
@@ -70,6 +73,8 @@ class NatBehavior:
             raise UnknownPresetError(
                 f"unknown port allocation {self.port_allocation!r}; use one of {', '.join(ALLOCATIONS)}"
             )
+        if self.tcp_unsolicited not in ("drop", "rst"):
+            raise UnknownPresetError(f"tcp_unsolicited must be 'drop' or 'rst'; got {self.tcp_unsolicited!r}")
         lo, hi = self.port_range
         if not (1 <= lo <= hi <= 65535):
             raise ConfigurationError(

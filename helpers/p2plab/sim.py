@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from .addresses import Endpoint, check_endpoint, check_port, fmt, is_private, is_shared_cgn
 from .errors import ConfigurationError, P2PLabError, TopologyError
 from .nat import NatTable
-from .packet import UDP, Datagram
+from .packet import ACK, RST, SYN, TCP, UDP, Datagram
 from .sansio import DatagramProtocol, Event
 from .topology import INTERNET, Node, Topology
 from .trace import Trace
@@ -197,6 +197,11 @@ class NatRouter(SimNode):
             new, note = self.table.inbound(pkt, net.now)
             if new is None:
                 net.record(name, "wan", "in", pkt, "dropped", note)
+                if pkt.proto == TCP and pkt.flags & SYN and self.behavior.tcp_unsolicited == "rst":
+                    rst = Datagram(pkt.dst, pkt.dport, pkt.src, pkt.sport, b"", TCP, next(net._ids),
+                                   flags=RST | ACK, ack=pkt.seq + 1)
+                    net.record(name, "wan", "out", rst, "sent", f"{name} answers an unsolicited SYN with RST")
+                    net.transmit(self, self.parent, self.uplink, rst)
                 return
             child = self.children.get(new.dst)
             net.record_pair(name, ("wan", "in", pkt), ("lan", "out", new), note)

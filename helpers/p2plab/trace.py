@@ -142,7 +142,9 @@ class Trace:
                         proto, summary, length = "?", "", len(pkt)
                     row = row[:8] + (proto, length, summary) + row[11:]
                 full.append(row)
-            self._df = pd.DataFrame(full, columns=COLUMNS)
+            df = pd.DataFrame(full, columns=COLUMNS)
+            df["time"] = df["time"].astype(float).round(9)  # 0.054 rather than 0.054000000000000006
+            self._df = df
         return self._df
 
     def raw(self, i: int) -> bytes:
