@@ -1,0 +1,126 @@
+"""Figures of packets, NATs and costs: pure functions that return plotly figures (or HTML).
+
+Every figure carries a short text summary (``summary(fig)``), also shown as the figure's plain
+text, so screen readers, terminals and nbval's text comparison all get words, not pixels::
+
+    from p2plab import viz
+    fig = viz.ladder(trace)
+    print(viz.summary(fig))
+
+plotly is imported only inside the functions, so ``import p2plab.viz`` stays fast; in a Jupyter
+kernel this module switches plotly to the ``plotly_mimetype`` renderer, which JupyterLab draws
+with the ``jupyterlab-plotly`` extension shipped inside the ``plotly`` package.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+_FIGURE_CLASS: Any = None
+
+
+def figure_class() -> type:
+    """``SummaryFigure``: a ``plotly.graph_objects.Figure`` whose plain-text form is its summary."""
+    global _FIGURE_CLASS
+    if _FIGURE_CLASS is None:
+        import plotly.graph_objects as go
+
+        class SummaryFigure(go.Figure):
+            """A plotly Figure that shows its text summary as text/plain (nbval, terminals, screen readers)."""
+
+            def __repr__(self) -> str:
+                return summary(self) or super().__repr__()
+
+            def _repr_mimebundle_(self, include=None, exclude=None, validate=True, **kwargs):
+                return mimebundle(self)
+
+        _FIGURE_CLASS = SummaryFigure
+    return _FIGURE_CLASS
+
+
+def make_figure(data: list | None = None, layout: dict | None = None, *, summary_text: str,
+                title: str = "", alt: str | None = None) -> Any:
+    """Build a figure (without per-property validation, for speed) that carries a summary and alt text."""
+    cls = figure_class()
+    layout = dict(layout or {})
+    meta = dict(layout.pop("meta", None) or {})
+    meta.update({"summary": summary_text, "alt": alt or summary_text.split("\n", 1)[0]})
+    layout["meta"] = meta
+    if title:
+        layout.setdefault("title", {"text": title})
+    layout.setdefault("template", "simple_white")
+    layout.setdefault("font", {"family": "DejaVu Sans, Arial, sans-serif", "size": 12})
+    return cls(data=data or [], layout=layout)
+
+
+def summary(obj: Any) -> str:
+    """The text summary of a figure (or of any p2plab view object) for screen readers and tests."""
+    layout = getattr(obj, "layout", None)
+    if layout is not None:
+        meta = layout.meta
+        if isinstance(meta, dict):
+            return str(meta.get("summary", ""))
+        if isinstance(meta, (list, tuple)) and meta and isinstance(meta[0], dict):
+            return str(meta[0].get("summary", ""))
+        return ""
+    if isinstance(obj, dict) and "layout" in obj:
+        return str((obj["layout"].get("meta") or {}).get("summary", ""))
+    if hasattr(obj, "summary") and isinstance(obj.summary, str):
+        return obj.summary
+    if hasattr(obj, "text_summary"):
+        return obj.text_summary()
+    caption = getattr(obj, "caption", None)  # pandas Styler
+    return str(caption or "")
+
+
+def mimebundle(fig: Any) -> dict:
+    """The Jupyter display bundle of a figure: the plotly JSON mimetype plus the summary as text/plain."""
+    import plotly.io as pio
+
+    spec = json.loads(pio.to_json(fig, validate=False, remove_uids=False))
+    spec["config"] = {"displaylogo": False, "responsive": True}
+    return {"application/vnd.plotly.v1+json": spec, "text/plain": summary(fig)}
+
+
+def use_mimetype_renderer() -> None:
+    """Make plotly draw through JupyterLab's plotly mimetype renderer (``plotly_mimetype``)."""
+    import plotly.io as pio
+
+    pio.renderers.default = "plotly_mimetype"
+
+
+def _in_kernel() -> bool:
+    if "IPython" not in sys.modules:
+        return False
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    except Exception:  # pragma: no cover
+        return False
+    return shell is not None and hasattr(shell, "kernel")
+
+
+# Only inside a Jupyter kernel: plotly's renderer registry imports nbformat/jsonschema (~1 s),
+# which tests and the command line do not need (figures display through ``mimebundle``).
+if _in_kernel():  # pragma: no cover - exercised by the browser test
+    use_mimetype_renderer()
+
+
+# The figure functions. Their modules import nothing heavy at import time. Importing the
+# functions *after* the submodules makes ``viz.ladder`` and ``viz.nat_table`` the functions,
+# not the modules of the same name.
+from .charts import birthday_curve, ice_pairs_table, port_guess_probability, punch_heatmap, relay_cost_chart  # noqa: E402
+from .inspector import changed_bytes, hexdump, inspect_packet, xor_mapped_address_steps  # noqa: E402
+from .ladder import hops, ladder, lane_order  # noqa: E402
+from .nat_table import nat_table, nat_table_changes, nat_table_from_trace  # noqa: E402
+from .topology_fig import topology  # noqa: E402
+
+__all__ = [
+    "ladder", "hops", "lane_order", "topology", "nat_table", "nat_table_changes", "nat_table_from_trace",
+    "inspect_packet", "xor_mapped_address_steps", "hexdump", "changed_bytes", "relay_cost_chart",
+    "punch_heatmap", "birthday_curve", "port_guess_probability", "ice_pairs_table", "summary",
+    "mimebundle", "make_figure", "figure_class", "use_mimetype_renderer", "palette",
+]

@@ -1,0 +1,163 @@
+"""A real browser: JupyterLab runs a notebook; the plotly figure and the ipywidget must render.
+
+Starts a token-less JupyterLab on a free loopback port with every directory in tmp_path and news
+and update checks off, opens a notebook in Debian's Chromium through Playwright, runs all
+cells, waits for a drawn plotly figure (``.js-plotly-plot``, not the text fallback) and a
+rendered widget, and saves a screenshot. Skipped (with the reason) without chromium or
+playwright; under CI=true that is a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import missing, need
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+NOTEBOOK_CELLS = [
+    "from p2plab import viz\n"
+    "from p2plab.punch import run_punch\n"
+    "res = run_punch('port-restricted-cone', 'port-restricted-cone', seed=0)\n"
+    "viz.ladder(res.trace)",
+    "from p2plab.widgets import CostExplorer\n"
+    "CostExplorer()",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_notebook(path: Path, cells: list[str]) -> None:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, str(path))
+
+
+def lab_env(tmp: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    dirs = {"HOME": "home", "JUPYTER_CONFIG_DIR": "config", "JUPYTER_DATA_DIR": "data",
+            "JUPYTER_RUNTIME_DIR": "runtime", "JUPYTERLAB_SETTINGS_DIR": "settings",
+            "JUPYTERLAB_WORKSPACES_DIR": "workspaces", "IPYTHONDIR": "ipython"}
+    for var, sub in dirs.items():
+        (tmp / sub).mkdir(parents=True, exist_ok=True)
+        env[var] = str(tmp / sub)
+    notif = tmp / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    notif.parent.mkdir(parents=True, exist_ok=True)
+    notif.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    page_config = tmp / "config" / "labconfig" / "page_config.json"
+    page_config.parent.mkdir(parents=True, exist_ok=True)
+    page_config.write_text(json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
+    env.pop("JUPYTER_TOKEN", None)
+    return env
+
+
+def wait_for_server(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"JupyterLab exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url + "/api/status", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    pytest.fail(f"JupyterLab did not answer on {url} within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=15)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=10)
+
+
+@pytest.mark.timeout(300)
+def test_notebook_renders_plotly_and_widget_in_chromium(tmp_path):
+    need("chromium")
+    if not Path(CHROMIUM).exists():
+        missing(f"needs Debian's chromium at {CHROMIUM}")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing("needs the python package playwright (pip install -e '.[test]')")
+
+    root = tmp_path / "notebooks"
+    root.mkdir()
+    write_notebook(root / "check.ipynb", NOTEBOOK_CELLS)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "jupyterlab.log"
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
+           f"--ServerApp.port={port}", "--ServerApp.port_retries=0", "--IdentityProvider.token=",
+           "--ServerApp.password=", f"--ServerApp.root_dir={root}", "--LabApp.news_url=",
+           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--LabApp.expose_app_in_browser=True",
+           "--LabApp.extension_manager=readonly"]
+    if os.geteuid() == 0:
+        cmd.append("--allow-root")
+    with open(log, "w") as logf:
+        proc = subprocess.Popen(cmd, env=lab_env(tmp_path), stdout=logf, stderr=subprocess.STDOUT,
+                                start_new_session=True, cwd=root)
+    try:
+        wait_for_server(url, proc, log)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.set_default_timeout(60_000)
+                page.goto(f"{url}/lab/tree/check.ipynb", wait_until="domcontentloaded")
+                page.wait_for_function(
+                    "() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
+                    " const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;"
+                    " return k && k.status === 'idle'; }", timeout=90_000)
+                page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+                page.wait_for_selector(".jp-OutputArea .js-plotly-plot .main-svg", timeout=120_000)
+                page.wait_for_selector(".p2plab-cost-explorer .widget-slider", timeout=120_000)
+                page.wait_for_selector(".p2plab-cost-explorer .js-plotly-plot .main-svg", timeout=60_000)
+                page.wait_for_timeout(500)
+                page.screenshot(path=str(tmp_path / "jupyterlab.png"), full_page=True)
+
+                cells = page.locator(".jp-Notebook .jp-CodeCell")
+                assert cells.nth(0).locator(".jp-OutputArea .js-plotly-plot").count() >= 1
+                fallback = page.locator(".jp-OutputArea-output .jp-RenderedText").filter(has_text="Ladder diagram of")
+                assert fallback.count() == 0, "the figure fell back to text: is the jupyterlab-plotly extension there?"
+                ticks = page.locator(".js-plotly-plot .xtick text").all_text_contents()
+                assert any("nat-a" in t for t in ticks), ticks
+                assert page.locator(".js-plotly-plot .legendtext").filter(has_text="NAT rewrite").count() >= 1
+                widget = page.locator(".p2plab-cost-explorer")
+                assert widget.locator(".widget-label").filter(has_text="users").count() >= 1
+                assert "per month" in widget.inner_text()
+                widget.scroll_into_view_if_needed()
+                widget.screenshot(path=str(tmp_path / "cost-explorer.png"))
+                errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+                assert errors.count() == 0, errors.all_inner_texts()
+            finally:
+                browser.close()
+    finally:
+        stop(proc)
+    assert (tmp_path / "jupyterlab.png").stat().st_size > 10_000
