@@ -75,23 +75,24 @@ class SimNode:
 class UdpSocket:
     """A UDP socket on a simulated host: ``sendto``, and ``on_datagram(data, addr)`` for receiving."""
 
-    def __init__(self, host: Host, port: int) -> None:
+    def __init__(self, host: Host, port: int, ip: str | None = None) -> None:
         self.host = host
         self.port = port
+        self.ip = ip or host.ip
         self.on_datagram: Callable[[bytes, Endpoint], None] | None = None
         self.received: list[tuple[float, bytes, Endpoint]] = []
         self.closed = False
 
     @property
     def local_addr(self) -> Endpoint:
-        return (self.host.ip, self.port)
+        return (self.ip, self.port)
 
     def sendto(self, data: bytes, addr: tuple[str, int] | str) -> None:
         """Send one datagram to ``(ip, port)``."""
         if self.closed:
             raise ConfigurationError(f"socket {fmt(self.local_addr)} on {self.host.name} is closed")
         ip, port = check_endpoint(addr, "destination")
-        self.host.send(Datagram(self.host.ip, self.port, ip, port, bytes(data)))
+        self.host.send(Datagram(self.ip, self.port, ip, port, bytes(data)))
 
     def deliver(self, data: bytes, addr: Endpoint) -> None:
         if self.on_datagram is not None:
@@ -101,7 +102,7 @@ class UdpSocket:
 
     def close(self) -> None:
         self.closed = True
-        self.host.sockets.pop(self.port, None)
+        self.host.sockets.pop((self.ip, self.port), None)
 
 
 class Host(SimNode):
@@ -113,22 +114,26 @@ class Host(SimNode):
         super().__init__(net, name)
         self.ips = ips
         self.ip = ips[0]
-        self.sockets: dict[int, UdpSocket] = {}
+        self.sockets: dict[Endpoint, UdpSocket] = {}  # (local ip, port) -> socket
         self.tcp_handler: Callable[[Datagram], None] | None = None
         self._next_ephemeral = EPHEMERAL[0]
 
-    def udp_socket(self, port: int = 0) -> UdpSocket:
-        """Bind a UDP socket (port 0 picks a free ephemeral port, 49152-65535)."""
+    def udp_socket(self, port: int = 0, ip: str | None = None) -> UdpSocket:
+        """Bind a UDP socket on ``ip`` (default: the host's first address); port 0 picks a free
+        ephemeral port, 49152-65535."""
         port = check_port(port)
+        ip = self.ip if ip is None else ip
+        if ip not in self.ips:
+            raise ConfigurationError(f"{self.name} has no address {ip}; it has {', '.join(self.ips)}")
         if port == 0:
-            while self._next_ephemeral in self.sockets:
+            while (ip, self._next_ephemeral) in self.sockets:
                 self._next_ephemeral += 1
             port = self._next_ephemeral
             self._next_ephemeral += 1
-        if port in self.sockets:
-            raise ConfigurationError(f"port {port} on {self.name} is already bound; pick another or close that socket")
-        sock = UdpSocket(self, port)
-        self.sockets[port] = sock
+        if (ip, port) in self.sockets:
+            raise ConfigurationError(f"port {port} on {self.name} ({ip}) is already bound; pick another or close that socket")
+        sock = UdpSocket(self, port, ip)
+        self.sockets[(ip, port)] = sock
         return sock
 
     def send(self, pkt: Datagram) -> None:
@@ -155,7 +160,7 @@ class Host(SimNode):
                 net.record(self.name, "eth0", "in", pkt, "dropped",
                            f"no TCP listener on {self.name} port {pkt.dport}: the host answers with RST")
             return
-        sock = self.sockets.get(pkt.dport)
+        sock = self.sockets.get((pkt.dst, pkt.dport))
         if sock is None:
             net.record(self.name, "eth0", "in", pkt, "dropped",
                        f"port unreachable: nothing on {self.name} listens on UDP {pkt.dport}")
@@ -427,6 +432,7 @@ class ProtocolRunner:
         self.on_event: Callable[[Event], None] | None = None
         self._timer_at: float | None = None
         self._takes_local = _takes_local(type(protocol))
+        self._multi = hasattr(protocol, "datagram_received_on")
         sock = self._bind((host.ip, port))
         self._main = sock
         protocol.start(net.now, sock.local_addr)
@@ -440,14 +446,18 @@ class ProtocolRunner:
         ip, port = addr
         if ip not in self.host.ips:
             raise ConfigurationError(f"{self.host.name} has no address {ip}; it has {', '.join(self.host.ips)}")
-        sock = self.host.udp_socket(port)
+        sock = self.host.udp_socket(port, ip)
         local = (ip, sock.port)
         sock.on_datagram = functools.partial(self._received, local=local)
         self.sockets[local] = sock
         return sock
 
     def _received(self, data: bytes, src: Endpoint, local: Endpoint) -> None:
-        if self._takes_local:  # protocols with several sockets want to know which one received
+        # protocols with several sockets (an RFC 5780 STUN server, a TURN relay) want to know which
+        # local address received the datagram
+        if self._multi:
+            self.protocol.datagram_received_on(data, src, local, self.net.now)  # type: ignore[attr-defined]
+        elif self._takes_local:
             self.protocol.datagram_received(data, src, self.net.now, local=local)  # type: ignore[call-arg]
         else:
             self.protocol.datagram_received(data, src, self.net.now)
@@ -456,7 +466,7 @@ class ProtocolRunner:
     def _send(self, data: bytes, dst: Endpoint, via: Endpoint | None) -> None:
         if via is None:
             sock = self._main
-            self.host.send(Datagram(self.host.ip, sock.port, dst[0], dst[1], data))
+            self.host.send(Datagram(sock.ip, sock.port, dst[0], dst[1], data))
             return
         via = (via[0], int(via[1]))
         sock = self.sockets.get(via) or self._bind(via)
@@ -464,11 +474,16 @@ class ProtocolRunner:
 
     def _pump(self) -> None:
         p = self.protocol
+        if self._multi:
+            for addr in p.local_addresses():  # type: ignore[attr-defined]
+                addr = (addr[0], int(addr[1]))
+                if addr not in self.sockets:
+                    self._bind(addr)
         for item in p.datagrams_to_send():
-            if len(item) == 2:
-                self._send(item[0], item[1], None)
-            else:
+            if len(item) == 3:
                 self._send(item[0], item[1], item[2])
+            else:
+                self._send(item[0], item[1], getattr(item, "via", None))
         events = p.events()
         if events:
             self.events.extend(events)
