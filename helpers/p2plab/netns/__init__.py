@@ -1,0 +1,26 @@
+"""The real Linux lab: a ``p2plab.topology.Topology`` built as network namespaces with nftables NAT.
+
+* ``Lab(topology)`` - build it (context manager), run commands and Python on its hosts, capture
+  every interface into a ``Trace`` (world ``"netns"``), read each NAT's conntrack table.
+* ``run_punch(nat_a, nat_b)`` - a real UDP hole punch between alice and bob via a rendezvous
+  server, through kernel NATs; ``conntrack_clash=True`` shows Linux's conntrack clash.
+* ``available()`` - can this machine run it (root, ``ip netns``, nftables)?
+* ``down(all=True)`` - remove labs left behind (``python -m p2plab lab down --all``).
+
+Needs root (or CAP_NET_ADMIN + CAP_SYS_ADMIN), iproute2, nftables; tcpdump for captures and
+conntrack for conntrack tables. See ``p2plab.netns.nftables`` for which NAT behaviours Linux
+can build.
+"""
+
+from __future__ import annotations
+
+from .cleanup import sweep
+from .lab import Lab, LabProcess, available
+from .punchlab import run_punch
+
+__all__ = ["Lab", "LabProcess", "available", "down", "run_punch", "sweep"]
+
+
+def down(all: bool = False) -> list[str]:  # noqa: A002 - mirrors the CLI flag
+    """Remove labs whose owner has gone (and, with ``all=True``, every p2plab lab). Returns lab ids."""
+    return sweep(everything=all)
