@@ -10,9 +10,10 @@ import sys
 import time
 
 import pytest
-from conftest import need, need_netns
 
 from p2plab import topology
+
+from conftest import need, need_netns
 
 pytestmark = pytest.mark.timeout(120)
 

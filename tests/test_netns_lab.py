@@ -8,10 +8,11 @@ import subprocess
 import time
 
 import pytest
-from conftest import need, need_netns
 
 from p2plab import topology
 from p2plab.errors import LabUnavailableError, TopologyError
+
+from conftest import need, need_netns
 
 pytestmark = pytest.mark.timeout(120)
 

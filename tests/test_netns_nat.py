@@ -6,10 +6,11 @@ import sys
 
 import pytest
 
-from conftest import need_netns
 from p2plab import topology
 from p2plab.errors import LabUnavailableError
 from p2plab.nat import AD, APD, NatBehavior
+
+from conftest import need_netns
 
 pytestmark = pytest.mark.timeout(120)
 

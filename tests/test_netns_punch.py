@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from conftest import need, need_netns
 
 pytestmark = pytest.mark.timeout(120)

@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "p2plab.turn.cli",
     "p2plab.netns.cli",
     "p2plab.viz.cli",
+    "p2plab.recorded",
 ]
 
 

@@ -58,7 +58,42 @@ def _cmd(args: argparse.Namespace) -> int:
     return 0
 
 
+def _punch_cmd(args: argparse.Namespace) -> int:
+    from .nat import preset
+
+    preset(args.nat_a)
+    preset(args.nat_b)  # clear errors for unknown names before anything starts
+    if args.world == "netns":
+        from .netns import available, run_punch
+
+        ok, why = available()
+        if not ok:
+            print(f"error: the netns world is not available here: {why}")
+            return 2
+        res = run_punch(args.nat_a, args.nat_b, capture=False)
+        row = {k: res[k] for k in ("nat_a", "nat_b", "direct", "packets", "time", "reason", "world")}
+    else:
+        from .punch import run_punch as sim_punch
+
+        row = sim_punch(args.nat_a, args.nat_b, seed=args.seed).as_dict()
+    if args.format == "json":
+        print(json.dumps(row))
+    else:
+        head = "DIRECT" if row["direct"] else "NO DIRECT PATH"
+        when = f" after {row['packets']} punch packets in {row['time'] * 1000:.0f} ms" if row["direct"] else ""
+        print(f"[{row['world']}] {row['nat_a']} x {row['nat_b']}: {head}{when}\n{row['reason']}")
+    return 0
+
+
 def register(sub: Any) -> None:
+    p = sub.add_parser("punch", help="run one hole punch (simulated or in the real Linux lab) and explain it")
+    p.add_argument("--world", choices=["sim", "netns"], default="sim")
+    p.add_argument("--nat-a", default="port-restricted-cone", help="Alice's NAT preset")
+    p.add_argument("--nat-b", default="port-restricted-cone", help="Bob's NAT preset")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_punch_cmd)
+
     p = sub.add_parser("matrix", help="punch between every pair of NAT presets in the simulator")
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.add_argument("--presets", help=f"comma-separated presets (default: {','.join(DEFAULT_PRESETS)}; known: {','.join(PRESETS)})")

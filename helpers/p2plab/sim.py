@@ -475,10 +475,7 @@ class ProtocolRunner:
     def _pump(self) -> None:
         p = self.protocol
         if self._multi:
-            for addr in p.local_addresses():  # type: ignore[attr-defined]
-                addr = (addr[0], int(addr[1]))
-                if addr not in self.sockets:
-                    self._bind(addr)
+            self._sync_sockets()
         for item in p.datagrams_to_send():
             if len(item) == 3:
                 self._send(item[0], item[1], item[2])
@@ -494,6 +491,19 @@ class ProtocolRunner:
         if at is not None and at != self._timer_at:
             self._timer_at = at
             self.net.at(at, self._fire, at)
+
+    def _sync_sockets(self) -> None:
+        """Open the sockets a multi-address protocol wants now (a TURN relay) and close the ones it dropped."""
+        main = self._main.local_addr
+        wanted = {(ip, int(port)) for ip, port in self.protocol.local_addresses()} | {main}  # type: ignore[attr-defined]
+        for addr in [a for a in self.sockets if a not in wanted]:
+            self.sockets.pop(addr).close()
+        for addr in sorted(wanted - set(self.sockets)):
+            self._bind(addr)
+
+    def poke(self) -> None:
+        """Send what the protocol queued after an out-of-band call (e.g. signaling: ``set_remote``)."""
+        self._pump()
 
     def _fire(self, at: float) -> None:
         if self._timer_at != at:

@@ -41,8 +41,20 @@ STUN_CLASSES = {0: "request", 1: "indication", 2: "success response", 3: "error 
 LINKTYPE_RAW = 101
 
 
+ICMP_TYPES = {0: "echo reply", 3: "destination unreachable", 8: "echo request", 11: "time exceeded"}
+ICMP_UNREACH = {0: "net unreachable", 1: "host unreachable", 3: "port unreachable", 13: "administratively prohibited"}
+
+
 def describe_payload(payload: bytes, proto: int = UDP, flags: int = 0) -> tuple[str, str]:
     """Name the application protocol of a payload and summarise it in a few words."""
+    if proto == 1:
+        if len(payload) >= 2:
+            kind = ICMP_TYPES.get(payload[0], f"type {payload[0]}")
+            extra = f" ({ICMP_UNREACH.get(payload[1], f'code {payload[1]}')})" if payload[0] == 3 else ""
+            return "ICMP", f"ICMP {kind}{extra}"
+        return "ICMP", "ICMP"
+    if proto not in (UDP, TCP):
+        return str(proto), f"IP protocol {proto}, {len(payload)} bytes"
     if proto == TCP:
         names = [n for bit, n in ((0x02, "SYN"), (0x10, "ACK"), (0x01, "FIN"), (0x04, "RST")) if flags & bit]
         text = "TCP " + "/".join(names or ["-"])
@@ -139,7 +151,8 @@ class Trace:
                         proto, summary = describe_payload(pkt.payload, pkt.proto, pkt.flags)
                         length = 28 + len(pkt.payload) if pkt.proto == UDP else 40 + len(pkt.payload)
                     else:
-                        proto, summary, length = "?", "", len(pkt)
+                        parsed = _row_from_raw(0.0, "", "", "", "", pkt, "")
+                        proto, length, summary = parsed[8], parsed[9], parsed[10]
                     row = row[:8] + (proto, length, summary) + row[11:]
                 full.append(row)
             df = pd.DataFrame(full, columns=COLUMNS)
@@ -243,6 +256,8 @@ def _row_from_raw(ts: float, node: str, interface: str, direction: str, action: 
     if proto == UDP and len(l4) >= 8:
         sport, dport = struct.unpack_from("!HH", l4)
         payload = l4[8:]
+    elif proto == 1:
+        payload = l4
     elif proto == TCP and len(l4) >= 20:
         sport, dport = struct.unpack_from("!HH", l4)
         flags = l4[13]

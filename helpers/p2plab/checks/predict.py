@@ -1,0 +1,307 @@
+""""Predict, then run": check a learner's prediction without putting the answer in plain sight.
+
+In a course notebook::
+
+    from p2plab.checks import answer
+    answer("punch.symmetric-x-cone", "no")     # the learner's prediction, before the next cell runs
+
+prints whether the prediction was right and explains, and returns an ``AnswerResult`` with
+``.correct``. Only the SHA-256 of the normalised right answer is stored, so reading the notebook
+or this file does not reveal it. ``answer`` never raises: an unknown question id or an odd value
+gets a friendly message.
+
+Adding a question (notebook authors)
+------------------------------------
+1. Compute the hash of the right answer (the question id is part of it, so two questions with the
+   same answer have different hashes)::
+
+       python -m p2plab.checks.predict hash my.question-id "42"
+       # or, in Python: p2plab.checks.predict.answer_hash("my.question-id", 42)
+
+2. Register the question, in this file's ``QUESTIONS`` (shared) or at the top of your notebook::
+
+       from p2plab.checks.predict import Question, register
+       register(Question(
+           "my.question-id",
+           "How many ...?",
+           accepted=["<hash from step 1>"],
+           explanation="Why the answer is what it is (shown after the prediction, right or wrong).",
+           kind="number",                       # "choice", "number", "yes/no" or "text"
+           choices=None,                        # for kind="choice": e.g. ["a", "b", "c"]
+           feedback={"<hash of a wrong answer>": "a hint aimed at that particular misconception"},
+       ))
+
+``normalize`` decides what counts as the same answer: text is lower-cased with spaces and
+punctuation at the ends removed ("Yes." == "yes"), yes/no accepts true/false/y/n, numbers are
+compared as numbers (``digits`` rounds them first: ``digits=2`` makes 0.981 and 0.98 equal).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+_YES = {"yes", "y", "true", "t", "1", "oui", "ja"}
+_NO = {"no", "n", "false", "f", "0", "non", "nein"}
+
+
+def normalize(value: Any, kind: str = "text", digits: int | None = None) -> str:
+    """The canonical text form of an answer, the thing that is hashed."""
+    if kind == "yes/no":
+        text = str(value).strip().lower().strip(" .!?")
+        if value is True or text in _YES:
+            return "yes"
+        if value is False or text in _NO:
+            return "no"
+        return text
+    if kind == "number":
+        try:
+            x = float(str(value).replace(",", "").replace("_", "").strip().rstrip("%")) if isinstance(value, str) \
+                else float(value)
+        except (TypeError, ValueError):
+            return str(value).strip().lower()
+        if digits is not None:
+            x = round(x, digits)
+        if math.isfinite(x) and x == int(x):
+            return str(int(x))
+        return repr(x)
+    if isinstance(value, (list, tuple, set)):
+        items = [normalize(v, "text") for v in value]
+        return ",".join(sorted(items) if isinstance(value, set) else items)
+    text = re.sub(r"\s+", " ", str(value)).strip().lower()
+    return text.strip(" .!?;:'\"()")
+
+
+def answer_hash(question_id: str, value: Any, kind: str = "text", digits: int | None = None) -> str:
+    """The SHA-256 hex digest stored for ``value`` as an answer to ``question_id``."""
+    return hashlib.sha256(f"{question_id}\n{normalize(value, kind, digits)}".encode()).hexdigest()
+
+
+@dataclass
+class Question:
+    """One prediction question: what is asked, the accepted answers' hashes, and the explanation."""
+
+    id: str
+    prompt: str
+    accepted: list[str]
+    explanation: str
+    kind: str = "text"  # "choice" | "number" | "yes/no" | "text"
+    choices: list[str] | None = None
+    digits: int | None = None
+    feedback: dict[str, str] = field(default_factory=dict)
+
+    def hash(self, value: Any) -> str:
+        return answer_hash(self.id, value, self.kind, self.digits)
+
+
+@dataclass
+class AnswerResult:
+    """What ``answer`` found: ``correct`` (True/False; None when the question is unknown)."""
+
+    question_id: str
+    correct: bool | None
+    message: str
+
+    def __bool__(self) -> bool:
+        return bool(self.correct)
+
+    def __str__(self) -> str:
+        return self.message
+
+    def _ipython_display_(self) -> None:  # already printed
+        pass
+
+
+QUESTIONS: dict[str, Question] = {}
+
+
+def register(question: Question) -> Question:
+    """Add (or replace) a question in the registry; returns it."""
+    if question.kind not in ("choice", "number", "yes/no", "text"):
+        raise ValueError(f"kind must be 'choice', 'number', 'yes/no' or 'text', not {question.kind!r}")
+    QUESTIONS[question.id] = question
+    return question
+
+
+def _load_course_questions(question_id: str) -> None:
+    """Course notebooks keep their questions in ``p2plab.checks.questions.<prefix>`` (e.g. nb03 for
+    'nb03.table-rows'); import that module on first use so it registers them."""
+    import importlib
+
+    prefix = question_id.split(".")[0]
+    if prefix.isidentifier():
+        try:
+            importlib.import_module(f"p2plab.checks.questions.{prefix}")
+        except ModuleNotFoundError:
+            pass
+
+
+def answer(question_id: str, value: Any, quiet: bool = False) -> AnswerResult:
+    """Check a prediction for ``question_id``; print whether it was right and why. Never raises."""
+    q = QUESTIONS.get(question_id)
+    if q is None:
+        _load_course_questions(str(question_id))
+        q = QUESTIONS.get(question_id)
+    if q is None:
+        near = [k for k in QUESTIONS if k.split(".")[0] == str(question_id).split(".")[0]] or sorted(QUESTIONS)
+        res = AnswerResult(str(question_id), None,
+                           f"There is no question {question_id!r}. Known questions: {', '.join(sorted(near))}.")
+    elif value is None or value is Ellipsis or (isinstance(value, str) and not value.strip()):
+        hint = f" (one of: {', '.join(q.choices)})" if q.choices else ""
+        res = AnswerResult(q.id, None, f"Write your prediction first{hint}, then run this cell.\n{q.prompt}")
+    elif q.kind == "choice" and q.choices and normalize(value) not in [normalize(c) for c in q.choices]:
+        res = AnswerResult(q.id, None, f"{value!r} is not one of the choices: {', '.join(q.choices)}.")
+    else:
+        h = q.hash(value)
+        if h in q.accepted:
+            res = AnswerResult(q.id, True, f"✔ Right. {q.explanation}")
+        else:
+            extra = q.feedback.get(h)
+            lead = f"✘ Not what happens. {extra} " if extra else "✘ Not what happens. "
+            res = AnswerResult(q.id, False, lead + f"Run the next cell and watch. Why: {q.explanation}")
+    if not quiet:
+        print(res.message)
+    return res
+
+
+# -- the course's own questions ---------------------------------------------------------------
+# Right answers (and common wrong ones, for targeted feedback) are stored as hashes only;
+# make new ones with `python -m p2plab.checks.predict hash QUESTION_ID VALUE --kind KIND`.
+_BUILTIN = [
+    Question(
+        "sockets.rtt-direct",
+        "Alice and Bob are each 10 ms (one way) from the internet core. What round-trip time, in "
+        "milliseconds, will Alice measure to Bob?",
+        ["d328c738e1097e10c88f8515ac1c89f32cd52164c7db683e7f802964d753a448"],
+        "A round trip crosses four links: Alice to the core, the core to Bob, and back again: "
+        "4 x 10 ms = 40 ms.",
+        kind="number",
+        feedback={"838ee57c903d61e0fa05fd513eb7891721612afaddc739f4b7bf63f4af7c8eda": "That is the one-way time from Alice to Bob; the reply has to come "
+                                            "back too.",
+                  "c6340fd605494f360c4cc5eeaedd7dbbcd9bb59d201544d6afe99bf39e44db53": "That is a single link; Alice's packet crosses two to reach Bob."},
+    ),
+    Question(
+        "nat.apdm-second-destination",
+        "Alice's NAT has address-and-port-dependent mapping. Alice sends from 192.168.1.10:5000 to the STUN "
+        "server, then from the same socket to Bob. Does Bob see the same outside port the STUN server saw? "
+        "(yes/no)",
+        ["402b218ecb5b8f77648db3937c3b00803931f1b5fbde3792981aa2d72f348a69"],
+        "With address-and-port-dependent mapping every new destination gets its own mapping, so its own "
+        "outside port. What STUN reports is only valid toward the STUN server.",
+        kind="yes/no",
+    ),
+    Question(
+        "nat.eim-apdf-unsolicited",
+        "Alice is behind a port-restricted cone NAT (endpoint-independent mapping, address-and-port-dependent "
+        "filtering) and has only sent to the STUN server. Bob sends a datagram to Alice's mapped address. "
+        "Does it reach Alice? (yes/no)",
+        ["c6f6ad54c1aed6d4c39c0b97c5736d920915325aaf41fa7b387df0a792c58308"],
+        "The mapping exists and is the same for every destination, but the filter only admits the exact "
+        "address and port Alice has sent to: the STUN server. Alice must send to Bob first: that is the "
+        "whole idea of hole punching.",
+        kind="yes/no",
+    ),
+    Question(
+        "stun.why-xor",
+        "Why does STUN send XOR-MAPPED-ADDRESS instead of the plain address? a) to encrypt it, b) so "
+        "middleboxes that rewrite every copy of an IP address they find in packets leave it alone, "
+        "c) to make the message shorter",
+        ["7c6007c97236883253849a7b56cfc678de90c45ee71bffdb7f29c9326327c97f"],
+        "Some NATs (with application level gateways) rewrote any 4 bytes that looked like their public "
+        "address, corrupting MAPPED-ADDRESS. XOR with the magic cookie hides the pattern; it is not "
+        "secret - anyone can undo it (RFC 8489 section 14.2).",
+        kind="choice", choices=["a", "b", "c"],
+        feedback={"f440881e55f704e187b26f5a950b0a17e5da946fe7b83528071c3fcd77b58c3f": "XOR with a constant that is in every STUN header is no secret."},
+    ),
+    Question(
+        "punch.symmetric-x-cone",
+        "Alice is behind a symmetric NAT, Bob behind a port-restricted cone NAT. Will simple hole punching "
+        "(punch the address the rendezvous server saw) give them a direct path? (yes/no)",
+        ["34317e1d1b8fd9cf4818934ef707dce837d5d5414f3b098728d605fe25ec2543"],
+        "Alice's symmetric NAT gives her a new outside port for Bob, so Bob punches the port the server "
+        "saw, which was never opened for him, and Bob's port-restricted NAT drops Alice's punches from the "
+        "unknown new port.",
+        kind="yes/no",
+    ),
+    Question(
+        "punch.full-cone-x-symmetric",
+        "Alice is behind a full cone NAT, Bob behind a symmetric NAT. Will simple hole punching give them a "
+        "direct path? (yes/no)",
+        ["898614b1a73bc74935513bcd3e8bf79918587704a966fc447f59bd9cf87eae2b"],
+        "Bob's punch leaves from a new port, but Alice's full cone NAT admits anyone, so it reaches Alice; "
+        "her ACK goes back to exactly the endpoint Bob's NAT opened for her.",
+        kind="yes/no",
+    ),
+    Question(
+        "portpred.probes-for-half",
+        "Alice's hard NAT has 256 ports open toward Bob, out of about 65,000. Bob probes random ports. "
+        "About how many probes give him a 50 % chance of a hit? a) about 20, b) about 180, c) about 32,000",
+        ["8eebfe0997e795cabdcc1937181b0d29efd89dbc17bb97be2103dfd005830e1f"],
+        "Each probe hits with probability 256/65536 = 1/256, so after k probes P = 1 - (1 - 1/256)^k, which "
+        "is 1/2 at k = ln 2 x 256 = about 177. Both sides 'choosing' ports is what makes it a birthday problem.",
+        kind="choice", choices=["a", "b", "c"],
+        feedback={"6990cc4fcb40366ca24acc97cda0c03d04ce171ad06b93ac132e9b842967b5be": "That would be right with one open port; 256 open ports "
+                                                 "make every probe 256 times likelier to hit."},
+    ),
+    Question(
+        "turn.relay-out-mbps",
+        "30 learners each send a 2 Mbit/s video stream to a peer through one TURN relay. How many Mbit/s "
+        "leave the relay server?",
+        ["354a76afdffbe8b1eb5daddf8d764c3514e0a592a25c121c9226fa01a52ba759"],
+        "Every byte goes in to the relay and out again: 30 x 2 = 60 Mbit/s in and 60 Mbit/s out. Clouds "
+        "usually bill the outgoing bytes.",
+        kind="number",
+        feedback={"4db84b149cdc1d62fe27a07db8fdb1869bb88fc86eb34156724e56dd9600c4d6": "That adds in and out; the question asks only what leaves.",
+                  "ece79befc86c6507b26d532819924ae81f5cafd1008acd9b132ab811239a11aa": "That is one stream; the relay carries all of them."},
+    ),
+    Question(
+        "ice.srflx-priority",
+        "RFC 8445: priority = 2^24 x type preference + 2^8 x local preference + (256 - component). What is the "
+        "priority of a server reflexive candidate (type preference 100), local preference 65535, component 1?",
+        ["a3af009905d6e59341bc19e6cfb32ccc8f419d7cfa1769803b73d3a9ca580946"],
+        "100 x 16777216 + 65535 x 256 + 255 = 1694498815.",
+        kind="number",
+        feedback={"2165bda1db093b1349f93ec730a1ade399317630ff789578928f65bb968acc57": "Check the last term: it is 256 minus the component ID."},
+    ),
+    Question(
+        "capstone.symmetric-x-symmetric",
+        "Alice and Bob are both behind symmetric NATs (random ports). How will the capstone connect them? "
+        "a) direct, by hole punching, b) through the relay",
+        ["1eaa184c426030c2724a541914b697107e59c868570f033b1f284db0f6e90eaf"],
+        "Both mappings change per destination and neither NAT admits unknown senders, so no punch can meet; "
+        "the relay is the fallback (port prediction on both sides would need on the order of 170,000 probes).",
+        kind="choice", choices=["a", "b"],
+    ),
+]
+
+for _question in _BUILTIN:
+    register(_question)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m p2plab.checks.predict hash QUESTION_ID VALUE [--kind number] [--digits N]``."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m p2plab.checks.predict")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    h = sub.add_parser("hash", help="print the hash to store for a right answer")
+    h.add_argument("question_id")
+    h.add_argument("value")
+    h.add_argument("--kind", default="text", choices=["choice", "number", "yes/no", "text"])
+    h.add_argument("--digits", type=int, default=None)
+    sub.add_parser("list", help="list the registered questions")
+    args = p.parse_args(argv)
+    if args.cmd == "hash":
+        print(answer_hash(args.question_id, args.value, args.kind, args.digits))
+    else:
+        for q in QUESTIONS.values():
+            print(f"{q.id}: {q.prompt}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,807 @@
+"""A sans-I/O ICE agent (RFC 8445, UDP, one component): gather, check, nominate.
+
+``IceAgent`` is a ``p2plab.sansio.DatagramProtocol`` on one UDP socket. It
+
+1. **gathers** candidates (section 5.1.1): its host address, a server-reflexive address from a
+   STUN Binding request, and a relayed address from a TURN Allocate (when ``turn_server`` is
+   given and ``p2plab.turn`` is available). STUN and TURN transactions are paced Ta apart.
+   Redundant candidates are removed (5.1.3). Event ``gathering-complete`` carries the
+   candidates, the username fragment and the password to give to the peer (out of band).
+2. after ``set_remote(ufrag, password, candidates)``, **forms the checklist** (6.1.2) and sends
+   **connectivity checks** (7.2): STUN Binding requests with USERNAME ``rfrag:lfrag``, PRIORITY,
+   ICE-CONTROLLING or ICE-CONTROLLED (with the 64-bit tie-breaker), MESSAGE-INTEGRITY keyed with
+   the *peer's* password and FINGERPRINT. One new check leaves every Ta = 50 ms; a check that
+   arrives from the peer triggers a check back (7.3.1.4); an address nobody gathered becomes a
+   **peer-reflexive** candidate (7.2.5.3.1, 7.3.1.3). A 487 Role Conflict is repaired (7.3.1.1).
+3. the controlling agent **nominates** (8.1.1, regular nomination): when the best valid pair can
+   no longer be beaten - or ``nomination_wait`` after the first valid pair - it repeats that
+   pair's check with USE-CANDIDATE. Both agents then emit ``completed`` with the selected pair.
+
+Relayed candidates: checks from a relayed candidate go to the TURN server as Send indications
+(after a CreatePermission for the peer's address), and what the peer sends to the relay comes
+back as Data indications: the agent runs a ``p2plab.turn.TurnClient`` inside itself.
+
+Keepalives (section 11, Tr = 15 s) are not sent: the course's runs end at nomination.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ..addresses import Endpoint, fmt
+from ..errors import ConfigurationError, StunParseError
+from ..sansio import Addr, DatagramProtocol
+from ..stun.client import StunClient, Transaction
+from ..stun.message import (
+    BINDING,
+    ERROR,
+    ICE_CONTROLLED,
+    ICE_CONTROLLING,
+    PRIORITY,
+    REQUEST,
+    SUCCESS,
+    USE_CANDIDATE,
+    USERNAME,
+    XOR_MAPPED_ADDRESS,
+    StunMessage,
+    is_stun,
+    short_term_key,
+)
+from .candidates import (
+    HOST,
+    PRFLX,
+    RELAY,
+    SRFLX,
+    Candidate,
+    candidate_priority,
+    compute_foundation,
+    prune_redundant,
+)
+from .checklist import FAILED, FROZEN, IN_PROGRESS, SUCCEEDED, WAITING, CandidatePair, CheckList
+
+try:  # the TURN client is a colleague's module; relayed candidates need it
+    from ..turn.client import TurnClient
+except ImportError:  # pragma: no cover - only while p2plab.turn is missing
+    TurnClient = None  # type: ignore[assignment,misc]
+
+TA = 0.050  # RFC 8445 section 14.2: Ta, the pacing of new STUN transactions (default 50 ms)
+TR = 15.0  # RFC 8445 section 11: keepalive interval (not used by p2plab's runs)
+ROLE_CONFLICT = 487
+
+_ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/"  # ice-char (RFC 8839)
+
+
+@dataclass
+class IceConfig:
+    """Timers and limits of an ICE agent (seconds).
+
+    ``check_rto``/``check_rc``/``check_rm``: retransmissions of a connectivity check (RFC 8489
+    section 6.2.1 defaults: first RTO 500 ms, 7 requests, give up 16 x RTO after the last, i.e.
+    39.5 s). ``nomination_wait``: regular nomination's stopping criterion - how long the
+    controlling agent waits after the first valid pair for better pairs to succeed.
+    """
+
+    ta: float = TA
+    check_rto: float = 0.5
+    check_rc: int = 7
+    check_rm: int = 16
+    gather_rto: float = 0.5
+    gather_rc: int = 7
+    gather_rm: int = 16
+    nomination_wait: float = 0.5
+    max_pairs: int = 100
+    turn_srflx: bool = True  # also use the XOR-MAPPED-ADDRESS of the TURN Allocate as srflx
+
+    def __post_init__(self) -> None:
+        if self.ta <= 0 or self.check_rto <= 0 or self.gather_rto <= 0:
+            raise ConfigurationError("ta, check_rto and gather_rto are positive seconds, e.g. ta=0.05")
+        if self.check_rc < 1 or self.gather_rc < 1:
+            raise ConfigurationError("check_rc and gather_rc count requests: at least 1, e.g. 7")
+
+
+@dataclass
+class CheckTransaction:
+    """One connectivity check in flight: which pair, what it carried, its retransmissions."""
+
+    pair: CandidatePair
+    tx: Transaction
+    priority: int
+    use_candidate: bool
+    controlling: bool
+    cancelled: bool = False
+
+    @property
+    def tid(self) -> bytes:
+        return self.tx.request.transaction_id
+
+
+@dataclass
+class _PermissionRequest:
+    ip: str
+    tid: bytes
+
+
+@dataclass
+class _EarlyCheck:
+    local: Candidate
+    src: Endpoint
+    priority: int | None
+    use_candidate: bool
+
+
+def _token(rng: random.Random, n: int) -> str:
+    return "".join(rng.choice(_ALPHABET) for _ in range(n))
+
+
+class IceAgent(DatagramProtocol):
+    """One ICE agent (Alice or Bob), sans-I/O. See the module docstring for the procedure.
+
+    Events: ``candidate`` (candidate), ``gathering-complete`` (candidates, ufrag, password,
+    notes), ``checking`` (pairs), ``role-switch`` (controlling, why), ``nominating`` (pair),
+    ``completed`` (pair, local, remote, after), ``failed`` (reason).
+    """
+
+    def __init__(self, name: str = "agent", controlling: bool = True, stun_server: Addr | None = None,
+                 turn_server: Addr | None = None, turn_username: str | None = None,
+                 turn_password: str | None = None, rng: random.Random | None = None,
+                 config: IceConfig | None = None, tie_breaker: int | None = None,
+                 ufrag: str | None = None, password: str | None = None, component: int = 1) -> None:
+        super().__init__()
+        self.name = name
+        self.config = config or IceConfig()
+        self.rng = rng or random.Random()
+        self.controlling = bool(controlling)
+        self.initial_role = "controlling" if controlling else "controlled"
+        self.tie_breaker = tie_breaker if tie_breaker is not None else self.rng.getrandbits(64)
+        self.ufrag = ufrag or _token(self.rng, 4)  # RFC 8445 5.3: at least 24 bits of randomness
+        self.password = password or _token(self.rng, 22)  # at least 128 bits
+        self.component = component
+        self.stun_server = (stun_server[0], int(stun_server[1])) if stun_server else None
+        self.turn_server = (turn_server[0], int(turn_server[1])) if turn_server else None
+        self.turn_username = turn_username
+        self.turn_password = turn_password
+
+        self.state = "new"
+        self.local_candidates: list[Candidate] = []
+        self.removed_candidates: list[tuple[Candidate, str]] = []
+        self.remote_candidates: list[Candidate] = []
+        self.remote_ufrag: str | None = None
+        self.remote_password: str | None = None
+        self.host: Candidate | None = None
+        self.relay: Candidate | None = None
+        self.checklist = CheckList(self.controlling, self.config.max_pairs)
+        self.valid: list[CandidatePair] = []
+        self.selected: CandidatePair | None = None
+        self.notes: list[str] = []
+        self.started_at = 0.0
+        self.gathered_at: float | None = None
+        self.checks_started_at: float | None = None
+        self.completed_at: float | None = None
+        self.failed_reason: str | None = None
+        self.stats: dict[str, int] = {"checks-sent": 0, "checks-received": 0, "responses": 0, "role-conflicts": 0,
+                                      "bad-integrity": 0, "non-stun": 0}
+        self.transactions: dict[bytes, CheckTransaction] = {}
+        self.pair_tids: dict[int, list[bytes]] = {}  # id(pair) -> transaction IDs of its checks
+
+        self._stun: Any = None
+        self._turn: Any = None
+        self._gather_pending: set[str] = set()
+        self._permissions: set[str] = set()
+        self._permission_refused: dict[str, str] = {}
+        self._permission_pending: list[_PermissionRequest] = []
+        self._early: list[_EarlyCheck] = []
+        self._ticker_at: float | None = None
+        self._last_check_at: float | None = None
+        self._first_valid_at: float | None = None
+        self._nominating: CandidatePair | None = None
+        self._prflx_count = 0
+
+    # -- public ----------------------------------------------------------------------------
+    @property
+    def role(self) -> str:
+        return "controlling" if self.controlling else "controlled"
+
+    def local_parameters(self) -> dict[str, Any]:
+        """What goes to the peer through signaling: ufrag, password, candidates."""
+        return {"ufrag": self.ufrag, "password": self.password, "candidates": list(self.local_candidates)}
+
+    def set_remote(self, ufrag: str, password: str, candidates: list[Candidate], now: float | None = None) -> None:
+        """The peer's ufrag, password and candidates arrived (out of band). Drivers must collect
+        ``datagrams_to_send()`` and ``next_timer()`` afterwards."""
+        if now is not None:
+            self.now = now
+        self.remote_ufrag, self.remote_password = ufrag, password
+        self.remote_candidates = [replace(c) for c in candidates]
+        if self.state == "gathered":
+            self._start_checks()
+
+    def all_pairs(self) -> list[CandidatePair]:
+        """Checklist pairs plus valid pairs that were built from answers (peer-reflexive locals)."""
+        extra = [p for p in self.valid if not p.in_checklist]
+        return list(self.checklist.pairs) + extra
+
+    def live_checks(self) -> int:
+        """Checks still waiting for an answer (not counting cancelled ones)."""
+        return sum(1 for t in self.transactions.values() if not t.cancelled)
+
+    @property
+    def done(self) -> bool:
+        return self.state in ("completed", "failed")
+
+    # -- driver entry points -----------------------------------------------------------------
+    def start(self, now: float, local_addr: Addr | None = None) -> None:
+        super().start(now, local_addr)
+        if local_addr is None:
+            raise ConfigurationError("IceAgent.start needs the socket's local address (ip, port)")
+        self.started_at = now
+        self.state = "gathering"
+        self.host = Candidate.make(HOST, local_addr, component=self.component,
+                                   origin="the address of the agent's own socket")
+        self._add_local(self.host)
+        delay = 0.0
+        if self.stun_server:
+            self._stun = StunClient(self.stun_server, rto=self.config.gather_rto, rc=self.config.gather_rc,
+                                    rm=self.config.gather_rm, rng=random.Random(self.rng.getrandbits(64)))
+            self._gather_pending.add("stun")
+            self._stun.start(now, local_addr)
+            self._drain(self._stun)
+            delay = self.config.ta
+        if self.turn_server:
+            if TurnClient is None:
+                self.notes.append("relayed candidates skipped: p2plab.turn.client is not available")
+            elif not self.turn_username or self.turn_password is None:
+                self.notes.append("relayed candidates skipped: no TURN username/password given")
+            else:
+                self._gather_pending.add("turn")
+                self.set_timer(now + delay, "gather-turn")
+        self._check_gathering()
+
+    def datagram_received(self, data: bytes, addr: Addr, now: float, **_: Any) -> None:
+        self.now = now
+        addr = (addr[0], int(addr[1]))
+        if self._turn is not None and addr == self.turn_server:
+            self._turn.datagram_received(data, addr, now)
+            self._drain(self._turn)
+        elif self._stun is not None and addr == self.stun_server:
+            self._stun.datagram_received(data, addr, now)
+            self._drain(self._stun)
+        else:
+            assert self.host is not None
+            self._on_packet(data, addr, self.host)
+
+    def next_timer(self) -> float | None:
+        times = [t for t in (super().next_timer(),) if t is not None]
+        for sub in (self._stun, self._turn):
+            if sub is not None and sub.next_timer() is not None:
+                times.append(sub.next_timer())
+        return min(times) if times else None
+
+    def handle_timer(self, now: float) -> None:
+        super().handle_timer(now)
+        for sub in (self._stun, self._turn):
+            if sub is not None:
+                at = sub.next_timer()
+                if at is not None and at <= now + 1e-12:
+                    sub.handle_timer(now)
+                    self._drain(sub)
+
+    def on_timer(self, name: str, now: float) -> None:
+        if name == "ta":
+            self._ticker_at = None
+            self._tick()
+        elif name.startswith("check:"):
+            self._retransmit(bytes.fromhex(name[6:]))
+        elif name == "gather-turn":
+            assert TurnClient is not None and self.local_addr is not None
+            self._turn = TurnClient(self.turn_server, self.turn_username, self.turn_password,
+                                    rng=random.Random(self.rng.getrandbits(64)), software=None,
+                                    rto=self.config.gather_rto, rc=self.config.gather_rc, rm=self.config.gather_rm)
+            self._turn.start(now, self.local_addr)
+            self._drain(self._turn)
+        elif name == "nominate":
+            self._maybe_nominate(force=True)
+
+    # -- gathering -------------------------------------------------------------------------------
+    def _add_local(self, c: Candidate) -> None:
+        self.local_candidates.append(c)
+        self.emit("candidate", candidate=c, agent=self.name)
+
+    def _drain(self, sub: Any) -> None:
+        while True:
+            out = sub.datagrams_to_send()
+            evs = sub.events()
+            if not out and not evs:
+                return
+            for item in out:
+                self.send(item[0], item[1])
+            for ev in evs:
+                self._on_sub_event(sub, ev)
+
+    def _on_sub_event(self, sub: Any, ev: Any) -> None:
+        assert self.host is not None
+        if sub is self._stun:
+            if ev.kind == "mapped" and "stun" in self._gather_pending:
+                self._add_local(Candidate.make(
+                    SRFLX, ev.address, base=self.host.addr, component=self.component, server=self.stun_server,
+                    related=self.host.addr,
+                    origin=f"XOR-MAPPED-ADDRESS of a STUN Binding response from {fmt(self.stun_server)}"))
+            elif ev.kind in ("timeout", "error"):
+                self.notes.append(f"no server-reflexive candidate: the STUN server {fmt(self.stun_server)} "
+                                  + ("never answered" if ev.kind == "timeout" else f"answered {ev.code} {ev.reason}"))
+            self._gather_pending.discard("stun")
+            self._check_gathering()
+            return
+        # the TURN client
+        if ev.kind == "allocated" and "turn" in self._gather_pending:
+            self.relay = Candidate.make(RELAY, ev.relayed, component=self.component, server=self.turn_server,
+                                        related=ev.mapped,
+                                        origin=f"XOR-RELAYED-ADDRESS of a TURN Allocate at {fmt(self.turn_server)}")
+            self._add_local(self.relay)
+            if self.config.turn_srflx and ev.mapped is not None:
+                used = {c.local_preference for c in self.local_candidates if c.type == SRFLX}
+                pref = 65535 - len(used)  # unique local preference per type (RFC 8445 5.1.2.1)
+                self._add_local(Candidate.make(
+                    SRFLX, ev.mapped, base=self.host.addr, component=self.component, local_pref=pref,
+                    server=self.turn_server, related=self.host.addr,
+                    origin=f"XOR-MAPPED-ADDRESS of the TURN Allocate response from {fmt(self.turn_server)}"))
+            self._gather_pending.discard("turn")
+            self._check_gathering()
+        elif ev.kind in ("error", "timeout") and ev.method == "Allocate" and "turn" in self._gather_pending:
+            what = "never answered" if ev.kind == "timeout" else f"answered {ev.code} {ev.reason}"
+            self.notes.append(f"no relayed candidate: the TURN server {fmt(self.turn_server)} {what}")
+            self._gather_pending.discard("turn")
+            self._check_gathering()
+        elif ev.kind == "permission":
+            for ip, _ in ev.peers:
+                self._permissions.add(ip)
+            self._settle_permissions()
+            self._kick()
+        elif ev.kind in ("error", "timeout") and ev.method == "CreatePermission":
+            why = ("the TURN server never answered CreatePermission" if ev.kind == "timeout"
+                   else f"the TURN server refused CreatePermission: {ev.code} {ev.reason}")
+            self._settle_permissions(why)
+        elif ev.kind == "data":
+            assert self.relay is not None
+            self._on_packet(ev.data["data"], (ev.peer[0], int(ev.peer[1])), self.relay)  # ev.data is the dict
+
+    def _check_gathering(self) -> None:
+        if self.state != "gathering" or self._gather_pending:
+            return
+        kept, removed = prune_redundant(self.local_candidates)
+        self.local_candidates = kept
+        self.removed_candidates.extend(removed)
+        self.state = "gathered"
+        self.gathered_at = self.now
+        self.emit("gathering-complete", candidates=list(kept), ufrag=self.ufrag, password=self.password,
+                  removed=[(c, why) for c, why in removed], notes=list(self.notes), agent=self.name)
+        if self.remote_ufrag is not None:
+            self._start_checks()
+
+    # -- TURN permissions -------------------------------------------------------------------------
+    def _request_permissions(self, ips: list[str]) -> None:
+        if self._turn is None or self.relay is None:
+            return
+        asked = {p.ip for p in self._permission_pending} | self._permissions | set(self._permission_refused)
+        self._turn.now = self.now
+        for ip in dict.fromkeys(ips):
+            if ip in asked:
+                continue
+            tx = self._turn.create_permission((ip, 0))
+            self._permission_pending.append(_PermissionRequest(ip, tx.request.transaction_id))
+        self._drain(self._turn)
+
+    def _settle_permissions(self, why: str | None = None) -> None:
+        """Match finished CreatePermission transactions to their IPs."""
+        live = set(self._turn.transactions) if self._turn is not None else set()
+        still = []
+        for req in self._permission_pending:
+            if req.tid in live:
+                still.append(req)
+            elif req.ip not in self._permissions:
+                reason = why or "the TURN server refused CreatePermission"
+                self._permission_refused[req.ip] = reason
+                for p in self.checklist.pairs:
+                    if p.local.type == RELAY and p.remote.ip == req.ip and p.state in (FROZEN, WAITING):
+                        p.set_state(FAILED, self.now, f"pair failed: {reason} for {req.ip}, so the relay "
+                                                      f"would not forward checks to {fmt(p.remote.addr)}")
+        self._permission_pending = still
+        self._check_failure()
+
+    # -- checks: scheduling ---------------------------------------------------------------------
+    def _start_checks(self) -> None:
+        self.state = "checking"
+        self.checks_started_at = self.now
+        self.checklist.form(self.local_candidates, self.remote_candidates)
+        self.emit("checking", pairs=len(self.checklist), agent=self.name)
+        if self.relay is not None:
+            self._request_permissions([c.ip for c in self.remote_candidates])
+        for early in self._early:
+            self._triggered_from_request(early.local, early.src, early.priority, early.use_candidate)
+        self._early.clear()
+        if not self.checklist.pairs:
+            self._fail("no candidate pairs: the agents have no candidates of the same address family")
+            return
+        self._kick()
+
+    def _eligible(self, p: CandidatePair) -> bool:
+        return p.local.type != RELAY or p.remote.ip in self._permissions
+
+    def _kick(self) -> None:
+        if self._ticker_at is not None or self.state not in ("checking", "completed"):
+            return
+        at = self.now if self._last_check_at is None else max(self.now, self._last_check_at + self.config.ta)
+        self._ticker_at = at
+        self.set_timer(at, "ta")
+
+    def _tick(self) -> None:
+        pair = None
+        q = self.checklist.triggered
+        deferred = []
+        while q:
+            p = q.popleft()
+            if not self._eligible(p):
+                deferred.append(p)
+                continue
+            if p.state == FAILED and not p.use_candidate:
+                continue
+            pair = p
+            break
+        q.extendleft(reversed(deferred))
+        if pair is None and self.state == "checking":
+            pair = self.checklist.next_ordinary(self._eligible)
+        if pair is not None:
+            self._send_check(pair)
+            self._last_check_at = self.now
+        waiting = q or (self.state == "checking" and self.checklist.by_state(WAITING, FROZEN))
+        if pair is not None or waiting:
+            self._ticker_at = self.now + self.config.ta
+            self.set_timer(self._ticker_at, "ta")
+
+    def _send_check(self, pair: CandidatePair) -> None:
+        assert self.remote_ufrag is not None and self.remote_password is not None
+        for tid in self.pair_tids.get(id(pair), []):  # a new check supersedes an older one (7.3.1.4)
+            old = self.transactions.get(tid)
+            if old is not None:
+                old.cancelled = True
+        prio = candidate_priority(PRFLX, pair.local.local_preference, pair.local.component)
+        attrs: list[tuple[int, Any]] = [(USERNAME, f"{self.remote_ufrag}:{self.ufrag}"), (PRIORITY, prio)]
+        attrs.append((ICE_CONTROLLING, self.tie_breaker) if self.controlling else (ICE_CONTROLLED, self.tie_breaker))
+        nominate = self.controlling and pair.use_candidate
+        if nominate:
+            attrs.append((USE_CANDIDATE, None))
+        req = StunMessage(BINDING, REQUEST, attributes=attrs, rng=self.rng)
+        key = short_term_key(self.remote_password)
+        data = req.encode(key=key, fingerprint=True)
+        tx = Transaction(req, data, pair.remote.addr, self.now, self.config.check_rto, self.config.check_rc,
+                         self.config.check_rm, key)
+        tx.first_send(self.now)
+        self.transactions[req.transaction_id] = CheckTransaction(pair, tx, prio, nominate, self.controlling)
+        self.pair_tids.setdefault(id(pair), []).append(req.transaction_id)
+        if pair.first_check is None:
+            pair.first_check = self.now
+        pair.checks_sent += 1
+        pair.set_state(IN_PROGRESS, self.now)
+        self.stats["checks-sent"] += 1
+        self._send_via(pair.local, data, pair.remote.addr)
+        self.set_timer(tx.next_time, "check:" + req.transaction_id.hex())
+
+    def _send_via(self, local: Candidate, data: bytes, dst: Endpoint) -> None:
+        if local.type == RELAY and self._turn is not None:
+            self._turn.now = self.now
+            self._turn.send_to(data, dst)
+            self._drain(self._turn)
+        else:
+            self.send(data, dst)
+
+    def _retransmit(self, tid: bytes) -> None:
+        ct = self.transactions.get(tid)
+        if ct is None or ct.tx.next_time > self.now + 1e-9:
+            return
+        result = ct.tx.on_timer(self.now)
+        pair = ct.pair
+        if result == "send":
+            if not ct.cancelled:
+                pair.checks_sent += 1
+                self.stats["checks-sent"] += 1
+                self._send_via(pair.local, ct.tx.data, ct.tx.addr)
+            self.set_timer(ct.tx.next_time, "check:" + tid.hex())
+            return
+        del self.transactions[tid]
+        if ct.cancelled or pair.state != IN_PROGRESS:
+            return
+        waited = self.now - ct.tx.started
+        pair.set_state(FAILED, self.now, f"pair failed: checks to {fmt(pair.remote.addr)} never answered "
+                                         f"({ct.tx.sent} requests over {waited:.1f} s)")
+        if ct.use_candidate:
+            self._nomination_failed(pair)
+        self._check_failure()
+
+    # -- checks: receiving ------------------------------------------------------------------------
+    def _on_packet(self, data: bytes, src: Endpoint, local: Candidate) -> None:
+        if not is_stun(data):
+            self.stats["non-stun"] += 1
+            self.emit("data", data=data, source=src, local=local)
+            return
+        try:
+            msg = StunMessage.decode(data)
+        except StunParseError:
+            self.stats["non-stun"] += 1
+            return
+        if msg.method != BINDING:
+            return
+        if msg.has_fingerprint and not msg.check_fingerprint():
+            return
+        if msg.cls == REQUEST:
+            self._on_request(msg, src, local)
+        elif msg.cls in (SUCCESS, ERROR):
+            self._on_response(msg, src, local)
+
+    def _respond(self, resp: StunMessage, local: Candidate, dst: Endpoint, integrity: bool = True) -> None:
+        data = resp.encode(key=short_term_key(self.password) if integrity else None, fingerprint=True)
+        self._send_via(local, data, dst)
+
+    def _on_request(self, msg: StunMessage, src: Endpoint, local: Candidate) -> None:
+        self.stats["checks-received"] += 1
+        username = msg.get(USERNAME)
+        if username is None or not msg.has_integrity:
+            self._respond(msg.error_response(400, "Bad Request: USERNAME and MESSAGE-INTEGRITY are required"),
+                          local, src, integrity=False)
+            return
+        if username.split(":", 1)[0] != self.ufrag or not msg.check_integrity(short_term_key(self.password)):
+            self.stats["bad-integrity"] += 1
+            self._respond(msg.error_response(401, "Unauthenticated"), local, src, integrity=False)
+            return
+        # RFC 8445 section 7.3.1.1: detecting and repairing role conflicts
+        if self.controlling and ICE_CONTROLLING in msg:
+            theirs = msg.get(ICE_CONTROLLING)
+            if self.tie_breaker >= theirs:
+                self.stats["role-conflicts"] += 1
+                self._respond(msg.error_response(ROLE_CONFLICT, "Role Conflict"), local, src)
+                return
+            self._switch_role(False, f"both agents were controlling and the peer's tie-breaker {theirs} is "
+                                     f"larger than ours {self.tie_breaker}")
+        elif not self.controlling and ICE_CONTROLLED in msg:
+            theirs = msg.get(ICE_CONTROLLED)
+            if self.tie_breaker >= theirs:
+                self._switch_role(True, f"both agents were controlled and our tie-breaker {self.tie_breaker} is "
+                                        f"at least the peer's {theirs}")
+            else:
+                self.stats["role-conflicts"] += 1
+                self._respond(msg.error_response(ROLE_CONFLICT, "Role Conflict"), local, src)
+                return
+        self._respond(msg.response(SUCCESS, [(XOR_MAPPED_ADDRESS, src)]), local, src)
+        use = USE_CANDIDATE in msg
+        if self.state not in ("checking", "completed") or self.remote_ufrag is None:
+            self._early.append(_EarlyCheck(local, src, msg.get(PRIORITY), use))
+            return
+        self._triggered_from_request(local, src, msg.get(PRIORITY), use)
+
+    def _triggered_from_request(self, local: Candidate, src: Endpoint, priority: int | None,
+                                use_candidate: bool) -> None:
+        remote = next((c for c in self.remote_candidates if c.addr == src), None)
+        if remote is None:  # RFC 8445 7.3.1.3: a peer-reflexive remote candidate
+            self._prflx_count += 1
+            remote = Candidate.make(
+                PRFLX, src, component=self.component,
+                priority=priority if priority else candidate_priority(PRFLX, 65535, self.component),
+                foundation=f"prflx{self._prflx_count}",
+                origin=f"a check arrived from {fmt(src)}, which the peer never sent us: a NAT mapping made "
+                       f"for this path")
+            self.remote_candidates.append(remote)
+            self.emit("remote-prflx", candidate=remote, agent=self.name)
+        # the triggered pair uses the base the check arrived on: the socket, or the relay (7.3.1.4)
+        pair = self.checklist.find(local, remote)
+        enqueue = self.state == "checking"
+        if pair is None:
+            pair = CandidatePair(local, remote, state=WAITING,
+                                 why=f"added by a triggered check: the peer's check reached {local}")
+            pair.history.append((self.now, WAITING))
+            self.checklist.add(pair)
+        elif pair.state == SUCCEEDED:
+            enqueue = False
+        elif pair.state == IN_PROGRESS:
+            for tid in self.pair_tids.get(id(pair), []):
+                if tid in self.transactions:
+                    self.transactions[tid].cancelled = True  # stop retransmitting, still accept answers
+            pair.set_state(WAITING, self.now)
+        else:
+            pair.set_state(WAITING, self.now)
+        pair.requests_received += 1
+        if enqueue and pair not in self.checklist.triggered:
+            self.checklist.triggered.append(pair)
+        if use_candidate and not self.controlling:  # RFC 8445 7.3.1.5
+            if pair.state == SUCCEEDED:
+                self._nominated(pair.valid_pair or pair)
+            else:
+                pair.nominate_on_success = True
+        self._kick()
+
+    def _on_response(self, msg: StunMessage, src: Endpoint, local: Candidate) -> None:
+        ct = self.transactions.get(msg.transaction_id)
+        if ct is None:
+            return
+        if not msg.has_integrity or not msg.check_integrity(ct.tx.key):
+            self.stats["bad-integrity"] += 1
+            return  # RFC 8489: discard, keep waiting
+        del self.transactions[msg.transaction_id]
+        self.cancel_timers("check:" + msg.transaction_id.hex())
+        self.stats["responses"] += 1
+        pair = ct.pair
+        if msg.cls == ERROR:
+            code, reason = msg.error or (0, "")
+            if code == ROLE_CONFLICT:  # RFC 8445 7.2.5.1
+                if ct.controlling == self.controlling:
+                    self._switch_role(not ct.controlling, "the peer answered 487 Role Conflict")
+                pair.set_state(WAITING, self.now)
+                if pair not in self.checklist.triggered:
+                    self.checklist.triggered.append(pair)
+                self._kick()
+                return
+            pair.set_state(FAILED, self.now, f"pair failed: the peer answered {code} {reason}")
+            self._check_failure()
+            return
+        if src != pair.remote.addr or local is not pair.local:  # RFC 8445 7.2.5.2.1
+            pair.set_state(FAILED, self.now, f"pair failed: the answer came from {fmt(src)} to {local}, but the "
+                                             f"check went to {fmt(pair.remote.addr)} from {pair.local} "
+                                             f"(non-symmetric addresses)")
+            self._check_failure()
+            return
+        mapped = msg.get(XOR_MAPPED_ADDRESS)
+        mapped = (mapped[0], int(mapped[1])) if mapped else pair.local.addr
+        local_c = next((c for c in self.local_candidates if c.addr == mapped), None)
+        if local_c is None:  # RFC 8445 7.2.5.3.1: a peer-reflexive local candidate
+            local_c = Candidate.make(
+                PRFLX, mapped, base=pair.local.base, component=pair.local.component, priority=ct.priority,
+                foundation=compute_foundation(PRFLX, pair.local.base[0]), related=pair.local.base,
+                origin=f"the peer saw our check to it come from {fmt(mapped)}: a NAT mapping nobody gathered")
+            self._add_local(local_c)
+        valid = self._valid_pair_for(pair, local_c)
+        rtt = self.now - ct.tx.send_times[-1]
+        pair.set_state(SUCCEEDED, self.now, pair.why if pair.why.startswith("added") else "")
+        pair.succeeded_at = pair.succeeded_at or self.now
+        pair.valid_pair = valid
+        if valid is not pair:
+            valid.generated_by = pair
+            valid.set_state(SUCCEEDED, self.now)
+            valid.succeeded_at = valid.succeeded_at or self.now
+        pair.history.append((self.now, f"answered in {rtt * 1000:.0f} ms"))
+        self.checklist.unfreeze_foundation(pair.foundation, self.now)  # 7.2.5.3.3
+        if self._first_valid_at is None:
+            self._first_valid_at = self.now
+            if self.controlling:
+                self.set_timer(self.now + self.config.nomination_wait, "nominate")
+        if ct.use_candidate and self.controlling:
+            self._nominated(valid)
+        elif pair.nominate_on_success and not self.controlling:
+            self._nominated(valid)
+        self._maybe_nominate()
+        self._kick()
+
+    def _valid_pair_for(self, pair: CandidatePair, local_c: Candidate) -> CandidatePair:
+        """RFC 8445 7.2.5.3.2: the valid pair is (the candidate the mapped address names, the remote)."""
+        if local_c is pair.local:
+            valid = pair
+        else:
+            valid = self.checklist.find(local_c, pair.remote) or next(
+                (v for v in self.valid if v.local is local_c and v.remote is pair.remote), None)
+            if valid is None:
+                valid = CandidatePair(local_c, pair.remote, state=SUCCEEDED, in_checklist=False,
+                                      why=f"valid pair built from the answer to the check {pair}")
+                valid.compute_priority(self.controlling)
+        valid.valid = True
+        if valid not in self.valid:
+            self.valid.append(valid)
+        return valid
+
+    # -- roles and nomination ----------------------------------------------------------------
+    def _switch_role(self, controlling: bool, why: str) -> None:
+        if controlling == self.controlling:
+            return
+        self.controlling = controlling
+        self.checklist.set_role(controlling, [p for p in self.valid if not p.in_checklist])
+        if not controlling:
+            self._nominating = None
+            for p in self.all_pairs():
+                p.use_candidate = False
+        elif self.valid:
+            self.set_timer(self.now + self.config.nomination_wait, "nominate")
+        self.emit("role-switch", controlling=controlling, role=self.role, why=why, agent=self.name)
+
+    def _maybe_nominate(self, force: bool = False) -> None:
+        if not self.controlling or self.state != "checking" or self._nominating is not None or not self.valid:
+            return
+        best = max(self.valid, key=lambda p: p.priority)
+        better_pending = [p for p in self.checklist.pairs
+                          if p.state in (FROZEN, WAITING, IN_PROGRESS) and p.priority > best.priority]
+        waited = self._first_valid_at is not None and self.now >= self._first_valid_at + self.config.nomination_wait - 1e-9
+        if better_pending and not (force or waited):
+            return
+        gen = best.generated_by or best
+        gen.use_candidate = True
+        self._nominating = gen
+        if gen not in self.checklist.triggered:
+            self.checklist.triggered.append(gen)
+        self.emit("nominating", pair=best, agent=self.name,
+                  why="no better pair can still succeed" if not better_pending else
+                  f"waited {self.config.nomination_wait:g} s after the first valid pair")
+        self._kick()
+
+    def _nomination_failed(self, gen: CandidatePair) -> None:
+        gen.use_candidate = False
+        self._nominating = None
+        self.valid = [v for v in self.valid if (v.generated_by or v) is not gen]
+        self._maybe_nominate(force=True)
+
+    def _nominated(self, valid: CandidatePair) -> None:
+        valid.nominated = True
+        if self.selected is not None:
+            return
+        self.selected = valid
+        self.state = "completed"
+        self.completed_at = self.now
+        self.checklist.triggered.clear()
+        for p in self.checklist.pairs:  # RFC 8445 8.1.2: stop checks that can no longer matter
+            if p.state in (WAITING, FROZEN):
+                p.why = "not checked: ICE nominated a pair before this pair's turn came"
+            elif p.state == IN_PROGRESS and p.priority < valid.priority:
+                for tid in self.pair_tids.get(id(p), []):
+                    if tid in self.transactions:
+                        self.transactions[tid].cancelled = True
+                p.why = "no answer yet when ICE completed; lower priority than the nominated pair, so ICE stopped"
+        self.emit("completed", pair=valid, local=valid.local, remote=valid.remote, agent=self.name,
+                  role=self.role, after=self.now - self.started_at)
+
+    def _check_failure(self) -> None:
+        if self.state != "checking" or self.selected is not None:
+            return
+        open_ = self.checklist.by_state(FROZEN, WAITING, IN_PROGRESS)
+        if open_ or self.checklist.triggered or self.valid:
+            if not open_ and self.controlling:
+                self._maybe_nominate(force=True)
+            return
+        self._fail(f"every candidate pair failed ({len(self.checklist)} pairs)")
+
+    def _fail(self, reason: str) -> None:
+        self.state = "failed"
+        self.failed_reason = reason
+        self.emit("failed", reason=reason, agent=self.name)
+
+    # -- reporting --------------------------------------------------------------------------------
+    def report(self) -> list[dict[str, Any]]:
+        """One dict per candidate pair (checklist pairs, then valid pairs built from answers)."""
+        rows = []
+        sel = self.selected
+        for p in sorted(self.all_pairs(), key=lambda p: -p.priority):
+            why = p.why
+            if p is sel:
+                why = "selected: nominated by the controlling agent" + (f" ({why})" if why else "")
+            elif p.state == SUCCEEDED and sel is not None and not why.startswith("valid pair"):
+                if p.valid_pair is sel:
+                    why = f"its check produced the selected pair {sel}"
+                elif p.priority < sel.priority:
+                    why = "works, but lost: lower priority than the selected pair"
+                elif p.succeeded_at is not None and self.completed_at is not None and p.succeeded_at >= self.completed_at:
+                    why = "works, but its check succeeded only after ICE had completed with the selected pair"
+                elif not self.controlling:
+                    why = "works, but the controlling agent nominated another pair"
+                else:
+                    why = "works, but it succeeded while the nomination of another pair was under way"
+            elif p.state == SUCCEEDED and sel is not None:
+                why = f"{why}; works, but lost to the selected pair {sel}"
+            elif p.state == IN_PROGRESS and not why:
+                why = "no answer yet when the run ended"
+            elif p.state in (WAITING, FROZEN) and not why:
+                why = "not checked yet when the run ended"
+            rows.append({
+                "agent": self.name, "local": fmt(p.local.addr), "remote": fmt(p.remote.addr),
+                "local_type": p.local.type, "remote_type": p.remote.type, "type": p.kind,
+                "priority": p.priority, "state": p.state, "valid": p.valid, "nominated": p.nominated,
+                "selected": p is sel, "checks_sent": p.checks_sent, "in_checklist": p.in_checklist,
+                "foundation": p.foundation, "why": why,
+            })
+        return rows
+
+
+__all__ = ["IceAgent", "IceConfig", "CheckTransaction", "TA", "TR", "ROLE_CONFLICT"]

@@ -1,0 +1,244 @@
+"""The recorded world: captures made in the real Linux lab, shipped in ``data/`` for everyone else.
+
+``python -m p2plab record`` (root, Linux) runs each key scenario in the netns world and saves
+
+* ``data/<name>.pcap`` - every packet at every interface, a pcap that Wireshark/tshark open,
+* ``data/<name>.csv``  - the trace's rows (node, interface, direction, action, reason, ...),
+* ``data/<name>.json`` - the outcome (direct or not, reason) and how it was recorded.
+
+``load(name)`` reads them back as a ``Trace`` (world ``"recorded"``), so every figure works the same.
+``real_trace(name)`` is what notebooks call: it runs the scenario in the real lab when this machine
+can, and otherwise loads the recording, and says which happened.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigurationError, TraceError
+from .sansio import Addr, DatagramProtocol
+from .trace import COLUMNS, Trace
+
+DATA = Path(__file__).resolve().parents[2] / "data"
+
+
+class Echo(DatagramProtocol):
+    """Sends every datagram back to where it came from."""
+
+    def datagram_received(self, data: bytes, addr: Addr, now: float) -> None:
+        self.now = now
+        self.send(data, addr)
+        self.emit("echoed", peer=addr, size=len(data))
+
+
+class Hello(DatagramProtocol):
+    """Sends ``text`` to ``target`` ``count`` times, ``interval`` apart, after ``delay``; reports replies."""
+
+    def __init__(self, target: Addr, text: str = "hello", count: int = 1, interval: float = 0.2,
+                 delay: float = 0.0) -> None:
+        super().__init__()
+        self.target = (target[0], int(target[1]))
+        self.text = text
+        self.left = count
+        self.interval = interval
+        self.delay = delay
+
+    def start(self, now: float, local_addr: Addr | None = None) -> None:
+        super().start(now, local_addr)
+        self.set_timer(now + self.delay, "send")
+
+    def on_timer(self, name: str, now: float) -> None:
+        if self.left > 0:
+            self.send(self.text.encode(), self.target)
+            self.left -= 1
+            if self.left:
+                self.set_timer(now + self.interval, "send")
+
+    def datagram_received(self, data: bytes, addr: Addr, now: float) -> None:
+        self.now = now
+        self.emit("reply", peer=addr, text=data.decode("utf-8", "replace"))
+
+
+@dataclass
+class Scenario:
+    name: str
+    what: str
+    run: Callable[[], tuple[Trace, dict[str, Any]]]
+
+
+def _lab_run(topo, starts: list[tuple[str, str, int, dict, float]], wait: float) -> tuple[Trace, dict]:
+    """Start protocols (host, factory, port, kwargs, duration) in a fresh lab, capture, return trace + events."""
+    from .netns import Lab
+
+    events: dict[str, list] = {}
+    with Lab(topo, capture=True) as lab:
+        procs = [(host, lab.start_protocol(host, factory, port=port, kwargs=kwargs, duration=duration))
+                 for host, factory, port, kwargs, duration in starts]
+        for host, proc in procs:
+            proc.wait(wait + 10)
+            try:
+                events[host] = json.loads(proc.json_result.read_text()).get("events", [])
+            except (OSError, ValueError):
+                events[host] = []
+        trace = lab.trace()
+    return trace, {"events": events}
+
+
+def _direct() -> tuple[Trace, dict]:
+    from . import topology as t
+
+    trace, out = _lab_run(t.direct(), [
+        ("bob", "p2plab.recorded:Echo", 6000, {}, 1.5),
+        ("alice", "p2plab.recorded:Hello", 5000, {"target": [t.BOB_PUBLIC_IP, 6000], "text": "hello bob"}, 1.0),
+    ], 2)
+    out["ok"] = any(e["kind"] == "reply" for e in out["events"]["alice"])
+    out["reason"] = "alice and bob have public addresses: nothing stands between them"
+    return trace, out
+
+
+def _nat_translation() -> tuple[Trace, dict]:
+    from . import topology as t
+
+    trace, out = _lab_run(t.one_nat("port-restricted-cone"), [
+        ("server", "p2plab.recorded:Echo", 7000, {}, 2.0),
+        ("alice", "p2plab.recorded:Hello", 5000, {"target": [t.SERVER_IP, 7000], "text": "hello server"}, 1.5),
+        ("bob", "p2plab.recorded:Hello", 6000,
+         {"target": [t.ALICE_NAT_IP, 5000], "text": "unsolicited", "delay": 0.5}, 1.5),
+    ], 2.5)
+    out["ok"] = not any(e["kind"] == "reply" for e in out["events"]["bob"])
+    out["reason"] = "alice's outbound packet created a mapping; bob's unsolicited packet found none it may use"
+    return trace, out
+
+
+def _stun() -> tuple[Trace, dict]:
+    from . import topology as t
+
+    trace, out = _lab_run(t.one_nat("port-restricted-cone"), [
+        ("server", "p2plab.stun.server:StunServer", 3478, {}, 2.0),
+        ("alice", "p2plab.stun.client:StunClient", 5000, {"server": [t.SERVER_IP, 3478]}, 1.5),
+    ], 2.5)
+    mapped = [e for e in out["events"]["alice"] if e["kind"] == "mapped"]
+    out["ok"] = bool(mapped)
+    out["reason"] = f"mapped address {mapped[0]['address']}" if mapped else "no answer from the STUN server"
+    return trace, out
+
+
+def _punch(nat_a: str, nat_b: str, **kw: Any) -> Callable[[], tuple[Trace, dict]]:
+    def run() -> tuple[Trace, dict]:
+        from .netns import run_punch
+
+        res = run_punch(nat_a, nat_b, **kw)
+        return res["trace"], {"ok": res["direct"], "direct": res["direct"], "reason": res["reason"],
+                              "nat_a": nat_a, "nat_b": nat_b}
+
+    return run
+
+
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
+    Scenario("direct", "alice and bob on public addresses exchange UDP", _direct),
+    Scenario("nat-translation", "alice behind a NAT talks to a server; bob's unsolicited packet is dropped",
+             _nat_translation),
+    Scenario("stun", "alice asks a STUN server for her public address", _stun),
+    Scenario("punch-success", "a hole punch between two port-restricted cone NATs",
+             _punch("port-restricted-cone", "port-restricted-cone")),
+    Scenario("punch-symmetric", "a failed hole punch against a symmetric NAT",
+             _punch("port-restricted-cone", "symmetric")),
+    Scenario("conntrack-clash", "Linux's conntrack clash: bob's early packet spoils alice's mapping",
+             _punch("linux-masquerade", "linux-masquerade", conntrack_clash=True, bob_first=True)),
+]}
+
+
+def record(names: list[str] | None = None, out: Path = DATA) -> list[Path]:
+    """Run scenarios in the real lab and write data/<name>.pcap, .csv and .json."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in names or list(SCENARIOS):
+        if name not in SCENARIOS:
+            raise ConfigurationError(f"unknown scenario {name!r}; choose from {', '.join(SCENARIOS)}")
+        trace, outcome = SCENARIOS[name].run()
+        trace.to_pcap(out / f"{name}.pcap")
+        trace.df.drop(columns=["summary", "protocol", "length"]).to_csv(out / f"{name}.csv", index=False)
+        meta = {"scenario": name, "what": SCENARIOS[name].what, "world": "netns",
+                "ok": bool(outcome.get("ok")), "reason": outcome.get("reason", ""),
+                "packets": len(trace)}
+        if "direct" in outcome:
+            meta["direct"] = bool(outcome["direct"])
+        (out / f"{name}.json").write_text(json.dumps(meta, indent=1) + "\n")
+        written.append(out / f"{name}.pcap")
+    return written
+
+
+def load(name: str, data: Path = DATA) -> Trace:
+    """The recorded trace of scenario ``name`` (world ``"recorded"``)."""
+    import pandas as pd
+
+    from ._scapy import rdpcap_ip
+
+    pcap, csv = data / f"{name}.pcap", data / f"{name}.csv"
+    if not pcap.exists() or not csv.exists():
+        known = sorted(p.stem for p in data.glob("*.pcap"))
+        raise TraceError(f"no recording called {name!r} in {data}; recorded: {', '.join(known) or 'none'} "
+                         "(make them as root with: python -m p2plab record)")
+    df = pd.read_csv(csv, keep_default_na=False)
+    packets = [raw for _, raw in rdpcap_ip(pcap)]
+    if len(packets) != len(df):
+        raise TraceError(f"{csv.name} has {len(df)} rows but {pcap.name} {len(packets)} packets: re-record them")
+    rows = []
+    for rec in df.to_dict("records"):
+        rows.append(tuple(rec.get(c) if c in rec else None for c in COLUMNS))
+    meta = json.loads((data / f"{name}.json").read_text()) if (data / f"{name}.json").exists() else {}
+    return Trace(rows, packets, world="recorded", meta={"source": str(pcap), **meta})
+
+
+def outcome(name: str, data: Path = DATA) -> dict[str, Any]:
+    """The recorded outcome of scenario ``name`` (direct, reason, ...)."""
+    return json.loads((data / f"{name}.json").read_text())
+
+
+def shape(trace: Trace) -> set[tuple[str, str, str]]:
+    """What kinds of packet were seen where, ignoring counts and timing: {(node, action, kind)}."""
+    df = trace.df
+    kinds = df["summary"].str.split().str[:2].str.join(" ").str.replace(r"'.*", "", regex=True).str.strip()
+    return set(zip(df["node"], df["action"], kinds))
+
+
+def real_trace(name: str, live: bool | None = None) -> tuple[Trace, dict[str, Any], str]:
+    """Run scenario ``name`` in the real lab if this machine can (or ``live=True``), else load the recording.
+
+    Returns ``(trace, outcome, sentence)``; the sentence says which world ran.
+    """
+    if name not in SCENARIOS:
+        raise ConfigurationError(f"unknown scenario {name!r}; choose from {', '.join(SCENARIOS)}")
+    if live is None:
+        from .world import choose_world
+
+        live = choose_world("netns").name == "netns"
+    if live:
+        trace, out = SCENARIOS[name].run()
+        return trace, out, f"Ran '{name}' just now in the real Linux lab (netns world): {len(trace)} packet events."
+    trace = load(name)
+    return trace, outcome(name), (f"This machine cannot run the real lab, so this is the recording "
+                                  f"data/{name}.pcap made in the netns world: {len(trace)} packet events.")
+
+
+def _cmd(args: argparse.Namespace) -> int:
+    from .netns import available
+
+    ok, why = available()
+    if not ok:
+        print(f"error: recording needs the real Linux lab: {why}")
+        return 2
+    for path in record(args.names or None):
+        print(f"wrote {path} (+ .csv, .json)")
+    return 0
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("record", help="re-record the shipped captures in data/ from the real Linux lab (root)")
+    p.add_argument("names", nargs="*", help=f"scenarios (default: all of {', '.join(SCENARIOS)})")
+    p.set_defaults(func=_cmd)

@@ -1,0 +1,218 @@
+"""A sans-I/O TURN client (RFC 8656 over UDP): allocate a relay, open permissions, bind channels.
+
+Typical use (any driver: simulator or ``p2plab.aio``)::
+
+    c = TurnClient(("192.0.2.1", 3478), "alice", "secret")
+    c.start(now, local_addr)          # sends Allocate; a 401 answer brings REALM and NONCE,
+                                      # and the client retries with MESSAGE-INTEGRITY
+    # event "allocated": relayed=(ip, port), mapped=(ip, port), lifetime=600
+    c.create_permission(peer)         # event "permission"
+    c.channel_bind(peer)              # event "channel-bound" (channel=0x4000...)
+    c.send_to(b"hello", peer)         # ChannelData if a channel is bound, else a Send indication
+    # data from the peer: event "data" with peer=(ip, port) and the bytes in ev.payload
+    # (also ev.data["data"]; ``ev.data`` itself is the event's dict of details)
+
+Other events: ``refreshed`` (lifetime), ``deallocated``, ``error`` (method, code, reason),
+``timeout`` (method). The allocation is refreshed automatically a minute before it expires.
+"""
+
+from __future__ import annotations
+
+import random
+
+from ..errors import StunParseError
+from ..sansio import Addr
+from ..stun.client import RC, RM, RTO, Transaction, TransactionProtocol
+from ..stun.message import (
+    ALLOCATE,
+    CHANNEL_BIND,
+    CHANNEL_MIN,
+    CHANNEL_NUMBER,
+    CREATE_PERMISSION,
+    DATA,
+    DATA_ATTR,
+    ERROR,
+    INDICATION,
+    LIFETIME,
+    NONCE,
+    REALM,
+    REFRESH,
+    REQUEST,
+    REQUESTED_TRANSPORT,
+    SEND,
+    SOFTWARE,
+    USERNAME,
+    XOR_MAPPED_ADDRESS,
+    XOR_PEER_ADDRESS,
+    XOR_RELAYED_ADDRESS,
+    ChannelData,
+    StunMessage,
+    is_stun,
+    long_term_key,
+)
+
+
+class TurnClient(TransactionProtocol):
+    """Talks to one TURN server with long-term credentials ``username``/``password``."""
+
+    def __init__(self, server: Addr, username: str, password: str, lifetime: int = 600,
+                 rng: random.Random | None = None, software: str | None = "p2plab",
+                 auto_allocate: bool = True, auto_refresh: bool = True,
+                 rto: float = RTO, rc: int = RC, rm: int = RM) -> None:
+        super().__init__(rto, rc, rm, rng)
+        self.server = (server[0], int(server[1]))
+        self.username = username
+        self.password = password
+        self.lifetime = lifetime
+        self.software = software
+        self.auto_allocate = auto_allocate
+        self.auto_refresh = auto_refresh
+        self.realm: str | None = None
+        self.nonce: str | None = None
+        self.key: bytes | None = None
+        self.relayed: Addr | None = None
+        self.mapped: Addr | None = None
+        self.expires: float | None = None
+        self.channels: dict[Addr, int] = {}
+        self.channel_peers: dict[int, Addr] = {}
+        self._next_channel = CHANNEL_MIN
+
+    # -- requests -----------------------------------------------------------------------------
+    def start(self, now: float, local_addr: Addr | None = None) -> None:
+        super().start(now, local_addr)
+        if self.auto_allocate:
+            self.allocate()
+
+    def _request(self, method: int, attrs: list, retries: int = 0, **context) -> Transaction:
+        req = StunMessage(method, REQUEST, rng=self.rng, attributes=attrs)
+        key = None
+        if self.key is not None:
+            req.add(USERNAME, self.username).add(REALM, self.realm).add(NONCE, self.nonce)
+            key = self.key
+        if self.software:
+            req.add(SOFTWARE, self.software)
+        return self.send_request(req, self.server, key=key, attrs=attrs, retries=retries, **context)
+
+    def allocate(self) -> Transaction:
+        """Ask for a relay address (UDP)."""
+        return self._request(ALLOCATE, [(REQUESTED_TRANSPORT, 17), (LIFETIME, self.lifetime)])
+
+    def refresh(self, lifetime: int | None = None) -> Transaction:
+        """Extend the allocation (``lifetime=0`` deletes it)."""
+        return self._request(REFRESH, [(LIFETIME, self.lifetime if lifetime is None else lifetime)])
+
+    def create_permission(self, *peers: Addr) -> Transaction:
+        """Let these peers' IP addresses send to us through the relay (for 300 s)."""
+        return self._request(CREATE_PERMISSION, [(XOR_PEER_ADDRESS, tuple(p)) for p in peers], peers=peers)
+
+    def channel_bind(self, peer: Addr, channel: int | None = None) -> Transaction:
+        """Bind a channel number (0x4000-0x4FFF) to ``peer`` so data uses 4-byte headers."""
+        peer = (peer[0], int(peer[1]))
+        if channel is None:
+            channel = self.channels.get(peer) or self._next_channel
+            if channel == self._next_channel:
+                self._next_channel += 1
+        return self._request(CHANNEL_BIND, [(CHANNEL_NUMBER, channel), (XOR_PEER_ADDRESS, peer)],
+                             peer=peer, channel=channel)
+
+    def send_to(self, data: bytes, peer: Addr) -> None:
+        """Send application data to ``peer`` through the relay."""
+        peer = (peer[0], int(peer[1]))
+        channel = self.channels.get(peer)
+        if channel is not None:
+            self.send(ChannelData(channel, data).encode(), self.server)
+        else:
+            msg = StunMessage(SEND, INDICATION, rng=self.rng,
+                              attributes=[(XOR_PEER_ADDRESS, peer), (DATA_ATTR, data)])
+            self.send(msg.encode(), self.server)
+
+    # -- responses ----------------------------------------------------------------------------
+    def datagram_received(self, data: bytes, addr: Addr, now: float) -> None:
+        super().datagram_received(data, addr, now)
+        if addr != self.server:
+            return
+        if data[:1] and 0x40 <= data[0] <= 0x4F:
+            try:
+                frame = ChannelData.decode(data)
+            except StunParseError:
+                self.bad_packets += 1
+                return
+            peer = self.channel_peers.get(frame.channel)
+            if peer is not None:
+                self.emit("data", peer=peer, data=frame.data, payload=frame.data, channel=frame.channel)
+            return
+        if not is_stun(data):
+            return
+        got = self.take_response(data, addr)
+        if got is None:
+            try:
+                msg = StunMessage.decode(data)
+            except StunParseError:
+                return
+            if msg.method == DATA and msg.cls == INDICATION:
+                peer, payload = msg.get(XOR_PEER_ADDRESS), msg.get(DATA_ATTR)
+                if peer is not None and payload is not None:
+                    self.emit("data", peer=peer, data=payload, payload=payload, channel=None)
+            return
+        msg, tx = got
+        if msg.cls == ERROR:
+            self._on_error(msg, tx)
+        else:
+            self._on_success(msg, tx)
+
+    def _on_error(self, msg: StunMessage, tx: Transaction) -> None:
+        code, reason = msg.error or (0, "")
+        retries = tx.context.get("retries", 0)
+        if code in (401, 438) and msg.get(NONCE) and retries < 2:
+            if code == 401 and self.key is not None and tx.key is not None and msg.get(REALM) == self.realm:
+                pass  # credentials were used and rejected: do not loop
+            else:
+                self.realm = msg.get(REALM, self.realm)
+                self.nonce = msg.get(NONCE)
+                self.key = long_term_key(self.username, self.realm or "", self.password)
+                ctx = {k: v for k, v in tx.context.items() if k not in ("attrs", "retries")}
+                self._request(tx.request.method, tx.context["attrs"], retries=retries + 1, **ctx)
+                return
+        self.emit("error", method=tx.request.method_name, code=code, reason=reason)
+
+    def _on_success(self, msg: StunMessage, tx: Transaction) -> None:
+        method = tx.request.method
+        if method == ALLOCATE:
+            self.relayed = msg.get(XOR_RELAYED_ADDRESS)
+            self.mapped = msg.get(XOR_MAPPED_ADDRESS)
+            lifetime = msg.get(LIFETIME, self.lifetime)
+            self._set_expiry(lifetime)
+            self.emit("allocated", relayed=self.relayed, mapped=self.mapped, lifetime=lifetime)
+        elif method == REFRESH:
+            lifetime = msg.get(LIFETIME, 0)
+            if lifetime == 0:
+                self.relayed = None
+                self.expires = None
+                self.cancel_timers("refresh")
+                self.emit("deallocated")
+            else:
+                self._set_expiry(lifetime)
+                self.emit("refreshed", lifetime=lifetime)
+        elif method == CREATE_PERMISSION:
+            self.emit("permission", peers=list(tx.context.get("peers", ())))
+        elif method == CHANNEL_BIND:
+            peer, channel = tx.context["peer"], tx.context["channel"]
+            self.channels[peer] = channel
+            self.channel_peers[channel] = peer
+            self.emit("channel-bound", peer=peer, channel=channel)
+
+    def _set_expiry(self, lifetime: int) -> None:
+        self.expires = self.now + lifetime
+        if self.auto_refresh and lifetime > 0:
+            self.cancel_timers("refresh")
+            self.set_timer(self.now + max(lifetime - 60, lifetime / 2), "refresh")
+
+    def on_timer(self, name: str, now: float) -> None:
+        if name == "refresh":
+            if self.relayed is not None:
+                self.refresh()
+            return
+        super().on_timer(name, now)
+
+    def on_transaction_timeout(self, tx: Transaction, now: float) -> None:
+        self.emit("timeout", method=tx.request.method_name)
