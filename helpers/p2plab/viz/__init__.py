@@ -15,7 +15,6 @@ with the ``jupyterlab-plotly`` extension shipped inside the ``plotly`` package.
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
 _FIGURE_CLASS: Any = None
@@ -35,6 +34,14 @@ def figure_class() -> type:
 
             def _repr_mimebundle_(self, include=None, exclude=None, validate=True, **kwargs):
                 return mimebundle(self)
+
+            def _ipython_display_(self) -> None:
+                # plotly's own display hook would go through plotly.io's renderers (and import
+                # nbformat and jsonschema, seconds in a fresh kernel); this bundle is exactly what
+                # the plotly_mimetype renderer sends, plus the text summary as text/plain.
+                from IPython.display import display
+
+                display(mimebundle(self), raw=True)
 
         _FIGURE_CLASS = SummaryFigure
     return _FIGURE_CLASS
@@ -89,24 +96,6 @@ def use_mimetype_renderer() -> None:
     import plotly.io as pio
 
     pio.renderers.default = "plotly_mimetype"
-
-
-def _in_kernel() -> bool:
-    if "IPython" not in sys.modules:
-        return False
-    try:
-        from IPython import get_ipython
-
-        shell = get_ipython()
-    except Exception:  # pragma: no cover
-        return False
-    return shell is not None and hasattr(shell, "kernel")
-
-
-# Only inside a Jupyter kernel: plotly's renderer registry imports nbformat/jsonschema (~1 s),
-# which tests and the command line do not need (figures display through ``mimebundle``).
-if _in_kernel():  # pragma: no cover - exercised by the browser test
-    use_mimetype_renderer()
 
 
 # The figure functions. Their modules import nothing heavy at import time. Importing the
