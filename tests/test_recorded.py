@@ -53,7 +53,7 @@ def _sent_kinds(trace):
     return {s for s in recorded.shape(trace) if s[1] == "sent" and s[0] in ("alice", "bob", "server")}
 
 
-@pytest.mark.parametrize("name", ["direct", "nat-translation", "stun", "punch-symmetric"])
+@pytest.mark.parametrize("name", ["direct", "nat-translation", "stun", "punch-symmetric", "turn-relay"])
 def test_recordings_still_match_what_the_code_records(name, tmp_path):
     """Re-record in the real lab: the same kinds of packets leave the same hosts, with the same outcome."""
     need_netns()

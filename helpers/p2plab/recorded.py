@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,6 +140,92 @@ def _punch(nat_a: str, nat_b: str, **kw: Any) -> Callable[[], tuple[Trace, dict]
     return run
 
 
+TURN_USER, TURN_PASSWORD, TURN_PORT = "alice", "secret", 3478
+
+
+def turn_server_main(ip: str, port: int, seconds: float) -> dict[str, Any]:
+    """Run p2plab's TURN server on real sockets for ``seconds`` (in a lab namespace)."""
+    import asyncio
+
+    from .aio import Driver
+    from .turn.server import TurnServer
+
+    async def main() -> dict[str, Any]:
+        server = TurnServer({TURN_USER: TURN_PASSWORD}, allowed_peers=["198.51.100.0/24", "203.0.113.0/24"])
+        async with Driver(server, (ip, port)):
+            await asyncio.sleep(seconds)
+        return dict(server.stats)
+
+    return asyncio.run(main())
+
+
+def udp_echo_main(ip: str, port: int, seconds: float) -> int:
+    """Echo every UDP datagram back for ``seconds``; returns how many were echoed."""
+    import socket
+    import time
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((ip, port))
+    sock.settimeout(0.1)
+    end, n = time.monotonic() + seconds, 0
+    while time.monotonic() < end:
+        try:
+            data, addr = sock.recvfrom(65535)
+        except TimeoutError:
+            continue
+        sock.sendto(data, addr)
+        n += 1
+    sock.close()
+    return n
+
+
+def turn_client_main(ip: str, server: list, peer: list, lines: list[str], timeout: float = 5.0) -> dict[str, Any]:
+    """Allocate a relay, permit ``peer``, send ``lines`` through the relay, collect the echoes."""
+    import asyncio
+
+    from .aio import Driver
+    from .turn.client import TurnClient
+
+    async def main() -> dict[str, Any]:
+        client = TurnClient((server[0], int(server[1])), TURN_USER, TURN_PASSWORD)
+        out: dict[str, Any] = {"replies": []}
+        async with Driver(client, (ip, 5000)) as d:  # the client allocates as soon as it starts
+            ev = await d.wait_for(("allocated", "error", "timeout"), timeout)
+            if ev.kind != "allocated":
+                out["error"] = f"{ev.kind}: {ev.data}"
+                return out
+            out["relayed"] = list(ev.relayed)
+            out["mapped"] = list(ev.mapped)
+            d.call(client.create_permission, (peer[0], int(peer[1])))
+            await d.wait_for(("permission", "error"), timeout)
+            for line in lines:
+                d.call(client.send_to, line.encode(), (peer[0], int(peer[1])))
+                got = await d.wait_for("data", timeout)
+                out["replies"].append(bytes(got.payload).decode())
+        return out
+
+    return asyncio.run(main())
+
+
+def _turn_relay() -> tuple[Trace, dict]:
+    from . import topology as t
+    from .netns import Lab
+
+    with Lab(t.one_nat("symmetric"), capture=True) as lab:
+        srv = lab.start_python("server", turn_server_main, t.SERVER_IP, TURN_PORT, 6.0)
+        echo = lab.start_python("bob", udp_echo_main, t.BOB_PUBLIC_IP, 6000, 6.0)
+        time.sleep(1.0)  # let the server import and bind before alice's first Allocate
+        result = lab.run_python("alice", turn_client_main, t.ALICE_IP, [t.SERVER_IP, TURN_PORT],
+                                [t.BOB_PUBLIC_IP, 6000], ["hello bob", "via the relay"], timeout=30)
+        srv.result(30)
+        echo.result(30)
+        trace = lab.trace()
+    ok = result.get("replies") == ["hello bob", "via the relay"]
+    reason = (f"alice's relay {result.get('relayed')} carried her lines to bob and his echoes back"
+              if ok else f"relay failed: {result}")
+    return trace, {"ok": ok, "reason": reason, "relayed": result.get("relayed")}
+
+
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
     Scenario("direct", "alice and bob on public addresses exchange UDP", _direct),
     Scenario("nat-translation", "alice behind a NAT talks to a server; bob's unsolicited packet is dropped",
@@ -150,6 +237,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
              _punch("port-restricted-cone", "symmetric")),
     Scenario("conntrack-clash", "Linux's conntrack clash: bob's early packet spoils alice's mapping",
              _punch("linux-masquerade", "linux-masquerade", conntrack_clash=True, bob_first=True)),
+    Scenario("turn-relay", "alice behind a symmetric NAT relays through a TURN server to bob", _turn_relay),
 ]}
 
 
