@@ -126,7 +126,7 @@ ALIASES = {
 }
 
 
-def preset(name: str | NatBehavior, **changes) -> NatBehavior:
+def preset(name: str | NatBehavior, /, **changes) -> NatBehavior:
     """The NAT behaviour called ``name`` (see ``PRESETS``), optionally with some knobs changed.
 
     >>> preset("symmetric").mapping
@@ -207,8 +207,8 @@ class NatTable:
             del self._by_key[m.key]
             del self._by_outside[(m.proto, *m.outside)]
             self.expired.append(m)
-            self.log.append(f"t={now:.3f}s mapping {fmt(m.inside)} -> {fmt(m.outside)} expired "
-                            f"(idle for {self.behavior.mapping_timeout:g} s)")
+            self.log.append(f"t={m.expires:.3f}s mapping {fmt(m.inside)} -> {fmt(m.outside)} expired "
+                            f"(idle for {self.behavior.mapping_timeout:g} s; noticed at t={now:.3f}s)")
 
     def _pick_outside(self, proto: int, inside: Endpoint, remote: Endpoint) -> Endpoint:
         b = self.behavior

@@ -505,6 +505,14 @@ class ProtocolRunner:
         """Send what the protocol queued after an out-of-band call (e.g. signaling: ``set_remote``)."""
         self._pump()
 
+    def call(self, fn: Callable, *args: Any, **kwargs: Any) -> Any:
+        """Call a protocol method at the simulated time now and send what it queued, e.g.
+        ``runner.call(client.create_permission, peer)``."""
+        self.protocol.now = self.net.now
+        result = fn(*args, **kwargs)
+        self._pump()
+        return result
+
     def _fire(self, at: float) -> None:
         if self._timer_at != at:
             return  # superseded

@@ -162,11 +162,18 @@ def run_tcp_punch(nat_a: Any = "port-restricted-cone", nat_b: Any = "port-restri
     ca, cb = box["a"], box["b"]
     ok = ca.state == "ESTABLISHED" and cb.state == "ESTABLISHED"
     if ok:
-        simultaneous = any("simultaneous open" in h for c in (ca, cb) for _, h in c.history)
+        sides = [n for n, c in (("alice", ca), ("bob", cb)) if any("simultaneous open" in h for _, h in c.history)]
         path = "; ".join(f"{n}: " + " -> ".join(h.split(":")[0] for _, h in c.history)
                          for n, c in (("alice", ca), ("bob", cb)))
-        reason = ("simultaneous open: both SYNs crossed, each side answered the other's SYN with SYN-ACK"
-                  if simultaneous else "one SYN was dropped silently by a NAT; the other side's SYN got through") + f" ({path})"
+        if len(sides) == 2:
+            how = "simultaneous open: both SYNs crossed, each side answered the other's SYN with SYN-ACK"
+        elif sides:
+            other = "bob" if sides[0] == "alice" else "alice"
+            how = (f"{sides[0]}'s first SYN was dropped silently by a NAT, but it opened {sides[0]}'s own NAT: "
+                   f"{other}'s SYN got in while {sides[0]} waited (simultaneous open on {sides[0]}'s side only)")
+        else:
+            how = "one SYN got through to a waiting peer and was answered with SYN-ACK"
+        reason = f"{how} ({path})"
     else:
         reason = "; ".join(f"{n}: {c.error or 'still ' + c.state + ', no answer to its SYNs'}"
                            for n, c in (("alice", ca), ("bob", cb)))

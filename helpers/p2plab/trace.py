@@ -67,8 +67,9 @@ def describe_payload(payload: bytes, proto: int = UDP, flags: int = 0) -> tuple[
         proto_name = "STUN" if method == 1 else "TURN"
         return proto_name, f"{proto_name} {name} {STUN_CLASSES[cls]}"
     if len(payload) >= 4 and 0x40 <= payload[0] <= 0x4F:
-        channel = struct.unpack_from("!H", payload)[0]
-        return "TURN", f"TURN ChannelData 0x{channel:04x}"
+        channel, length = struct.unpack_from("!HH", payload)
+        if 4 + length <= len(payload) <= 4 + length + 3:  # its length field must fit (padding allowed)
+            return "TURN", f"TURN ChannelData 0x{channel:04x}"
     if payload.startswith(b"P2P1 "):
         words = payload[5:].split(b" ")
         return "P2P", "P2P " + b" ".join(words[:3]).decode("latin-1", "replace")[:60]
