@@ -101,9 +101,14 @@ def kill_pids(pids, grace: float = 0.0) -> None:
     for pid in pids:
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
-    for pid in pids:  # reap our own children so they do not linger as zombies
-        with contextlib.suppress(ChildProcessError, OSError):
-            os.waitpid(pid, os.WNOHANG)
+    deadline = time.monotonic() + 3.0  # SIGKILL is delivered asynchronously: wait until they are gone
+    while True:
+        for pid in pids:  # reap our own children so they do not linger as zombies
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(pid, os.WNOHANG)
+        if not any(pid_alive(p) for p in pids) or time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
 
 
 # -- namespaces ------------------------------------------------------------------------------
