@@ -1,0 +1,100 @@
+import random
+
+from p2plab.checks import ice as I
+
+from _lab_solutions import solution
+
+S = solution("07-ice")
+PREFS = {"host": 126, "prflx": 110, "srflx": 100, "relay": 0}
+
+
+def test_right_answers_pass():
+    assert I.check_priority(S["priority"], quiet=True).passed
+    assert I.check_pair_priority(S["pair_priority"], quiet=True).passed
+    assert I.check_agent_pair_priority(S["agent_pair_priority"], quiet=True).passed
+    assert I.check_choose_pair(S["choose_pair"], quiet=True).passed
+
+
+def test_shifts_are_accepted_too():
+    assert I.check_priority(lambda k, lp=65535, c=1: (PREFS[k] << 24) | (lp << 8) | (256 - c), quiet=True).passed
+    assert I.check_pair_priority(lambda g, d: (min(g, d) << 32) + (max(g, d) << 1) + (g > d), quiet=True).passed
+
+
+def test_stubs_not_started():
+    def stub(*a, **k):
+        raise NotImplementedError()
+
+    for fn in (I.check_priority, I.check_pair_priority, I.check_agent_pair_priority, I.check_choose_pair):
+        assert fn(stub, quiet=True).not_started
+    assert I.compare_with_agents(stub) is None
+
+
+def xor_priority(kind, local_pref=65535, component=1):
+    type_pref = PREFS[kind]
+    return 2^24*type_pref + 2^8*local_pref + (256 - component)  # noqa: E225 - the mistake under test
+
+
+def test_priority_mistakes():
+    cases = {
+        xor_priority: "`^` is XOR",
+        (lambda k, lp=65535, c=1: 2**24 * PREFS[k] + lp + (256 - c)): "local preference is multiplied by 2^8",
+        (lambda k, lp=65535, c=1: 2**24 * PREFS[k] + 2**8 * lp + c): "256 - component",
+        (lambda k, lp=65535, c=1: 2**24 * {"host": 126, "prflx": 100, "srflx": 110, "relay": 0}[k] + 2**8 * lp
+         + (256 - c)): "swapped",
+        (lambda k, lp=65535, c=1: 2**24 * {"host": 126, "prflx": 110, "srflx": 100, "relay": 10}[k] + 2**8 * lp
+         + (256 - c)): "relay candidate's type preference is 0",
+        (lambda k, lp=65535, c=1: float(2**24 * PREFS[k] + 2**8 * lp + (256 - c))): "an int",
+    }
+    for fn, hint in cases.items():
+        r = I.check_priority(fn, quiet=True)
+        assert not r.passed and hint in r.message, (hint, r.message)
+
+
+def test_pair_priority_mistakes():
+    cases = {
+        (lambda g, d: 2**32 * min(g, d) + 2 * max(g, d) + (1 if d > g else 0)): "controlled agent's as G",
+        (lambda g, d: 2**32 * min(g, d) + 2 * max(g, d)): "tie-break bit is missing",
+        (lambda g, d: 2**32 * g + 2 * d + (1 if g > d else 0)): "MIN and MAX",
+        (lambda g, d: 2**32 * max(g, d) + 2 * min(g, d) + (1 if g > d else 0)): "MIN goes in the high bits",
+        (lambda g, d: 2**32 * min(g, d) + max(g, d) + (1 if g > d else 0)): "2 x MAX",
+        (lambda g, d: 2 ^ 32 * min(g, d) + 2 * max(g, d) + (1 if g > d else 0)): "XOR",
+    }
+    for fn, hint in cases.items():
+        r = I.check_pair_priority(fn, quiet=True)
+        assert not r.passed and hint in r.message, (hint, r.message)
+
+
+def test_agent_view_mistakes():
+    pp = S["pair_priority"]
+    r = I.check_agent_pair_priority(lambda local, remote, controlling: pp(local, remote), quiet=True)
+    assert not r.passed and "G is always the controlling agent's" in r.message
+    r = I.check_agent_pair_priority(lambda local, remote, controlling: pp(remote, local) if controlling
+                                    else pp(local, remote), quiet=True)
+    assert not r.passed and "roles are swapped" in r.message
+
+
+def test_choose_pair_mistakes():
+    cases = {
+        (lambda rows: max(rows, key=lambda r: r["priority"])): "never succeeded",
+        (lambda rows: max([r for r in rows if r["state"] == "Succeeded"] or [None],
+                          key=lambda r: r["priority"] if r else 0)): "not in the valid list",
+        (lambda rows: next((r for r in rows if r["valid"]), None)): "rows are not sorted",
+        (lambda rows: min([r for r in rows if r["valid"]] or [None], key=lambda r: r["priority"] if r else 0)):
+            "lowest",
+        (lambda rows: None): "returned None",
+        (lambda rows: "srflx-srflx"): "one of the rows",
+    }
+    for fn, hint in cases.items():
+        r = I.check_choose_pair(fn, quiet=True)
+        assert not r.passed and hint in r.message, (hint, r.message)
+
+
+def test_reference_rule_is_what_the_agents_nominate():
+    for a, b in I.NAT_PAIRS:
+        res = I.ice_result(a, b)
+        for agent in ("alice", "bob"):
+            rows = res.pairs(agent)
+            rng = random.Random(1)
+            rng.shuffle(rows)
+            sel = next((r for r in rows if r["selected"]), None)
+            assert I.best_valid(rows) == sel, (a, b, agent)
