@@ -122,3 +122,13 @@ def test_ports_are_checked_when_binding():
     net = sim.Network.build(topology.direct())
     with pytest.raises(InvalidPortError):
         net.host("alice").udp_socket(620000)
+
+
+def test_population_gives_the_same_outcome_with_and_without_a_trace():
+    from p2plab.population import run_population
+
+    fast = run_population(60, fanout=4, seed=3, record=False)
+    traced = run_population(60, fanout=4, seed=3, record=True)
+    assert (fast.attempts, fast.direct) == (traced.attempts, traced.direct)
+    assert fast.by_pair == traced.by_pair
+    assert 0 < fast.direct < fast.attempts  # the NAT mix has both outcomes

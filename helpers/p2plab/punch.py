@@ -171,9 +171,10 @@ class PunchPeer(DatagramProtocol):
 
     def _punch(self) -> None:
         self.nonce += 1
+        message = encode("PUNCH", self.name, str(self.nonce))
         for c in self.candidates:
-            self.send(encode("PUNCH", self.name, str(self.nonce)), c)
-            self.punches_sent += 1
+            self.send(message, c)
+        self.punches_sent += len(self.candidates)
         self.set_timer(self.now + self.config.punch_interval, "punch")
 
 

@@ -87,7 +87,8 @@ class DatagramProtocol:
 
     # -- used by subclasses -------------------------------------------------------------
     def send(self, data: bytes, addr: Addr) -> None:
-        self._outbox.append((bytes(data), (addr[0], int(addr[1]))))
+        """Queue ``data`` for ``addr``."""
+        self._outbox.append((data if type(data) is bytes else bytes(data), (addr[0], int(addr[1]))))
 
     def emit(self, kind: str, **data: Any) -> Event:
         ev = Event(kind, self.now, data)

@@ -379,6 +379,19 @@ class Network:
             self.record(src.name, "link", "out", pkt, "dropped", f"lost on the link {src.name} - {dst.name}")
             return
         delay = link.latency + self.rng.uniform(0, link.jitter) if link.jitter else link.latency
+        if dst is self.internet and not self.record_enabled:
+            # Fast path without a trace: the core forwards instantly, so go straight on to the
+            # next node; the packet arrives at the same time as it would through a core event.
+            to = self.internet.routes.get(pkt.dst)
+            if to is None:
+                return
+            self.hops += 1
+            nxt = to.uplink
+            if nxt.loss and self.rng.random() < nxt.loss:
+                return
+            delay += nxt.latency + self.rng.uniform(0, nxt.jitter) if nxt.jitter else nxt.latency
+            _push(self._queue, (self.now + delay, next(self._seq), to.receive, (pkt, dst)))
+            return
         _push(self._queue, (self.now + delay, next(self._seq), dst.receive, (pkt, src)))
 
     def record(self, node: str, iface: str, direction: str, pkt: Datagram, action: str, reason: str) -> None:
