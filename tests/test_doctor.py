@@ -178,11 +178,12 @@ def test_choose_netns_falls_back_to_recorded_then_sim(monkeypatch):
     assert world.choose_world("netns").name == "sim"
 
 
-def test_environment_variable_overrides_the_preference(monkeypatch):
+def test_environment_variable_chooses_what_real_lab_cells_do(monkeypatch):
     monkeypatch.setenv(world.ENV_VAR, "recorded")
     monkeypatch.setattr(world, "capabilities", lambda refresh=False: {
         n: world.WorldStatus(n, True, "yes") for n in world.WORLDS})
-    assert world.choose_world("sim").name == "recorded"
+    assert world.choose_world("netns").name == "recorded"
+    assert world.choose_world("sim").name == "sim"  # simulated cells stay simulated
 
 
 @pytest.mark.parametrize("bad", ["real", "simulation", 3, None])

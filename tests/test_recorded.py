@@ -75,3 +75,31 @@ def test_punch_cli_in_both_worlds_agrees():
     assert real.returncode == 0, real.stderr
     row = json.loads(real.stdout)
     assert row["direct"] is False and row["world"] == "netns"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_real_run_tells_the_same_facts_live_and_recorded(name):
+    """Notebooks compare real_run(...).facts(): it must not depend on which world ran."""
+    recorded_run = recorded.real_run(name, live=False)
+    assert recorded_run.world == "recorded" and "recording" in recorded_run.sentence
+    need_netns()
+    need("tcpdump")
+    live = recorded.real_run(name, live=True)
+    assert live.world == "netns"
+    assert live.facts() == recorded_run.facts()
+
+
+def test_course_notebooks_give_the_same_compared_outputs_from_recordings():
+    """CI runs the course with the real lab; this runs the notebooks that have real-lab cells again
+    with P2PLAB_WORLD=recorded, as a learner without Linux or root would, under strict nbval."""
+    import os
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    notebooks = sorted(str(p.relative_to(root)) for p in (root / "course").glob("*.ipynb")
+                       if "real_run(" in p.read_text())
+    assert len(notebooks) >= 5
+    env = {**os.environ, "P2PLAB_WORLD": "recorded"}
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *notebooks],
+                         cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-3000:]

@@ -7,7 +7,7 @@
 * ``data/<name>.json`` - the outcome (direct or not, reason) and how it was recorded.
 
 ``load(name)`` reads them back as a ``Trace`` (world ``"recorded"``), so every figure works the same.
-``real_trace(name)`` is what notebooks call: it runs the scenario in the real lab when this machine
+``real_run(name)`` is what notebooks call: it runs the scenario in the real lab when this machine
 can, and otherwise loads the recording, and says which happened.
 """
 
@@ -94,9 +94,9 @@ def _direct() -> tuple[Trace, dict]:
     from . import topology as t
 
     trace, out = _lab_run(t.direct(), [
-        ("bob", "p2plab.recorded:Echo", 6000, {}, 1.5),
-        ("alice", "p2plab.recorded:Hello", 5000, {"target": [t.BOB_PUBLIC_IP, 6000], "text": "hello bob"}, 1.0),
-    ], 2)
+        ("bob", "p2plab.recorded:Echo", 6000, {}, 0.6),
+        ("alice", "p2plab.recorded:Hello", 5000, {"target": [t.BOB_PUBLIC_IP, 6000], "text": "hello bob"}, 0.3),
+    ], 1)
     out["ok"] = any(e["kind"] == "reply" for e in out["events"]["alice"])
     out["reason"] = "alice and bob have public addresses: nothing stands between them"
     return trace, out
@@ -106,11 +106,11 @@ def _nat_translation() -> tuple[Trace, dict]:
     from . import topology as t
 
     trace, out = _lab_run(t.one_nat("port-restricted-cone"), [
-        ("server", "p2plab.recorded:Echo", 7000, {}, 2.0),
-        ("alice", "p2plab.recorded:Hello", 5000, {"target": [t.SERVER_IP, 7000], "text": "hello server"}, 1.5),
+        ("server", "p2plab.recorded:Echo", 7000, {}, 0.9),
+        ("alice", "p2plab.recorded:Hello", 5000, {"target": [t.SERVER_IP, 7000], "text": "hello server"}, 0.3),
         ("bob", "p2plab.recorded:Hello", 6000,
-         {"target": [t.ALICE_NAT_IP, 5000], "text": "unsolicited", "delay": 0.5}, 1.5),
-    ], 2.5)
+         {"target": [t.ALICE_NAT_IP, 5000], "text": "unsolicited", "delay": 0.1}, 0.3),
+    ], 1)
     out["ok"] = not any(e["kind"] == "reply" for e in out["events"]["bob"])
     out["reason"] = "alice's outbound packet created a mapping; bob's unsolicited packet found none it may use"
     return trace, out
@@ -120,9 +120,9 @@ def _stun() -> tuple[Trace, dict]:
     from . import topology as t
 
     trace, out = _lab_run(t.one_nat("port-restricted-cone"), [
-        ("server", "p2plab.stun.server:StunServer", 3478, {}, 2.0),
-        ("alice", "p2plab.stun.client:StunClient", 5000, {"server": [t.SERVER_IP, 3478]}, 1.5),
-    ], 2.5)
+        ("server", "p2plab.stun.server:StunServer", 3478, {}, 0.7),
+        ("alice", "p2plab.stun.client:StunClient", 5000, {"server": [t.SERVER_IP, 3478]}, 0.3),
+    ], 1)
     mapped = [e for e in out["events"]["alice"] if e["kind"] == "mapped"]
     out["ok"] = bool(mapped)
     out["reason"] = f"mapped address {mapped[0]['address']}" if mapped else "no answer from the STUN server"
@@ -212,14 +212,14 @@ def _turn_relay() -> tuple[Trace, dict]:
     from .netns import Lab
 
     with Lab(t.one_nat("symmetric"), capture=True) as lab:
-        srv = lab.start_python("server", turn_server_main, t.SERVER_IP, TURN_PORT, 6.0)
-        echo = lab.start_python("bob", udp_echo_main, t.BOB_PUBLIC_IP, 6000, 6.0)
-        time.sleep(1.0)  # let the server import and bind before alice's first Allocate
+        srv = lab.start_python("server", turn_server_main, t.SERVER_IP, TURN_PORT, 4.0)
+        echo = lab.start_python("bob", udp_echo_main, t.BOB_PUBLIC_IP, 6000, 4.0)
+        time.sleep(0.6)  # let the server import and bind before alice's first Allocate
         result = lab.run_python("alice", turn_client_main, t.ALICE_IP, [t.SERVER_IP, TURN_PORT],
                                 [t.BOB_PUBLIC_IP, 6000], ["hello bob", "via the relay"], timeout=30)
-        srv.result(30)
-        echo.result(30)
         trace = lab.trace()
+        srv.terminate()
+        echo.terminate()
     ok = result.get("replies") == ["hello bob", "via the relay"]
     reason = (f"alice's relay {result.get('relayed')} carried her lines to bob and his echoes back"
               if ok else f"relay failed: {result}")
@@ -234,9 +234,10 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
     Scenario("punch-success", "a hole punch between two port-restricted cone NATs",
              _punch("port-restricted-cone", "port-restricted-cone")),
     Scenario("punch-symmetric", "a failed hole punch against a symmetric NAT",
-             _punch("port-restricted-cone", "symmetric")),
+             _punch("port-restricted-cone", "symmetric", give_up_after=1.0)),
     Scenario("conntrack-clash", "Linux's conntrack clash: bob's early packet spoils alice's mapping",
-             _punch("linux-masquerade", "linux-masquerade", conntrack_clash=True, bob_first=True)),
+             _punch("linux-masquerade", "linux-masquerade", conntrack_clash=True, bob_first=True,
+                    give_up_after=1.0)),
     Scenario("turn-relay", "alice behind a symmetric NAT relays through a TURN server to bob", _turn_relay),
 ]}
 
@@ -295,10 +296,36 @@ def shape(trace: Trace) -> set[tuple[str, str, str]]:
     return set(zip(df["node"], df["action"], kinds))
 
 
-def real_trace(name: str, live: bool | None = None) -> tuple[Trace, dict[str, Any], str]:
+@dataclass
+class RealRun:
+    """One key scenario from the real Linux lab: run just now (``world == "netns"``) or loaded from
+    its recording (``world == "recorded"``)."""
+
+    name: str
+    trace: Trace
+    outcome: dict[str, Any]
+    world: str
+    sentence: str
+
+    def facts(self) -> str:
+        """What happened, in words that are the same whichever world ran (timings and random ports left out)."""
+        kinds = sorted({k for node, action, k in shape(self.trace)
+                        if action == "sent" and node in ("alice", "bob", "server")})
+        lines = [f"{self.name}: {SCENARIOS[self.name].what}", f"packet kinds the hosts sent: {', '.join(kinds)}"]
+        if "direct" in self.outcome:
+            lines.append(f"direct path between alice and bob: {'yes' if self.outcome['direct'] else 'no'}")
+        else:
+            lines.append(f"worked as the scenario expects: {'yes' if self.outcome.get('ok') else 'no'}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return self.facts()
+
+
+def real_run(name: str, live: bool | None = None) -> RealRun:
     """Run scenario ``name`` in the real lab if this machine can (or ``live=True``), else load the recording.
 
-    Returns ``(trace, outcome, sentence)``; the sentence says which world ran.
+    ``.sentence`` says which world ran; ``.facts()`` describes the result in world-independent words.
     """
     if name not in SCENARIOS:
         raise ConfigurationError(f"unknown scenario {name!r}; choose from {', '.join(SCENARIOS)}")
@@ -308,10 +335,12 @@ def real_trace(name: str, live: bool | None = None) -> tuple[Trace, dict[str, An
         live = choose_world("netns").name == "netns"
     if live:
         trace, out = SCENARIOS[name].run()
-        return trace, out, f"Ran '{name}' just now in the real Linux lab (netns world): {len(trace)} packet events."
+        return RealRun(name, trace, out, "netns",
+                       f"Ran '{name}' just now in the real Linux lab (netns world): {len(trace)} packet events.")
     trace = load(name)
-    return trace, outcome(name), (f"This machine cannot run the real lab, so this is the recording "
-                                  f"data/{name}.pcap made in the netns world: {len(trace)} packet events.")
+    return RealRun(name, trace, outcome(name), "recorded",
+                   f"This machine cannot run the real lab, so this is the recording data/{name}.pcap, "
+                   f"made in the netns world: {len(trace)} packet events.")
 
 
 def _cmd(args: argparse.Namespace) -> int:

@@ -15,8 +15,9 @@ the nearest one it can run otherwise::
     >>> print(choose_world("sim"))
     This notebook runs in the simulated world (p2plab.sim: a deterministic network inside Python). Every run gives the same packets, on every machine.
 
-Set the environment variable ``P2PLAB_WORLD`` (``sim``, ``netns`` or ``recorded``) to make every
-notebook prefer that world - useful for a class that should all see the same thing.
+Set the environment variable ``P2PLAB_WORLD`` (``netns`` or ``recorded``) to choose what the
+real-lab cells do on every notebook - e.g. ``recorded`` makes a whole class see the same shipped
+captures even on machines that could run the real lab. Simulated cells stay simulated.
 """
 
 from __future__ import annotations
@@ -151,11 +152,14 @@ def choose_world(preferred: str = "sim", fallbacks: tuple[str, ...] | None = Non
     """The world to run in: ``preferred`` when this machine can run it, else the first of
     ``fallbacks`` that it can (by default netns -> recorded -> sim, recorded -> sim).
 
-    ``P2PLAB_WORLD`` in the environment, when set, replaces ``preferred``. The sim world runs
-    everywhere, so ``choose_world("sim")`` always picks it and says the same sentence everywhere.
+    ``P2PLAB_WORLD`` in the environment, when set, replaces a preferred *real* world (netns or
+    recorded). The sim world runs everywhere, so ``choose_world("sim")`` always picks it and says
+    the same sentence everywhere.
     """
     env = os.environ.get(ENV_VAR, "").strip()
-    preferred = _check_world(env, f"{ENV_VAR}") if env else _check_world(preferred, "preferred world")
+    preferred = _check_world(preferred, "preferred world")
+    if env and preferred != "sim":
+        preferred = _check_world(env, f"{ENV_VAR}")
     order = (preferred,) + tuple(_check_world(f, "fallback world") for f in
                                  (FALLBACKS[preferred] if fallbacks is None else fallbacks))
     if "sim" not in order:
