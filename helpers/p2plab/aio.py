@@ -274,3 +274,26 @@ async def run_protocol(protocol: DatagramProtocol, local_addr: Addr,
     finally:
         driver.close()
     return list(driver.events)
+
+
+def serve(protocol: DatagramProtocol, host: str, port: int, banner: Callable[[Addr], str],
+          farewell: Callable[[], str]) -> int:
+    """Run a server protocol on ``host:port`` until SIGINT/SIGTERM (the CLIs' servers).
+
+    Prints ``banner(bound address)`` once listening and ``farewell()`` when stopped; a port that
+    cannot be bound gives one clear line and exit status 1.
+    """
+    import sys
+
+    async def main() -> int:
+        driver = Driver(protocol, (host, port))
+        try:
+            addr = await driver.start()
+        except OSError as exc:
+            print(f"error: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
+            return 1
+        await driver.serve_forever(on_ready=lambda: print(banner(addr), flush=True))
+        print(farewell(), flush=True)
+        return 0
+
+    return asyncio.run(main())

@@ -43,7 +43,7 @@ def _logging() -> None:
 
 
 def _server(args: argparse.Namespace) -> int:
-    from ..aio import Driver
+    from ..aio import serve
     from .server import StunServer
 
     _logging()
@@ -57,22 +57,12 @@ def _server(args: argparse.Namespace) -> int:
     alt_port = check_port(args.alt_port, "--alt-port", allow_zero=False) if args.alt_port else None
     server = StunServer(alt_ip=alt_ip, alt_port=alt_port)
 
-    async def main() -> None:
-        driver = Driver(server, (host, port))
-        try:
-            addr = await driver.start()
-        except OSError as exc:
-            print(f"error: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
-            raise SystemExit(1) from None
+    def banner(addr) -> str:
         extra = f" (+ {', '.join(fmt(a) for a in sorted(server.local_addresses()))})" if alt_ip else ""
-        def banner() -> None:
-            print(f"STUN server listening on udp {fmt(addr)}{extra}; Ctrl-C stops it", flush=True)
+        return f"STUN server listening on udp {fmt(addr)}{extra}; Ctrl-C stops it"
 
-        await driver.serve_forever(on_ready=banner)
-        print(f"stopped: {server.stats['responses']} responses, {server.stats['bad']} bad packets", flush=True)
-
-    asyncio.run(main())
-    return 0
+    return serve(server, host, port, banner,
+                 lambda: f"stopped: {server.stats['responses']} responses, {server.stats['bad']} bad packets")
 
 
 def _resolve(host: str, port: int, timeout: float) -> tuple[str, int] | None:

@@ -10,7 +10,6 @@ addresses; ``--allow-peer CIDR`` (repeatable) replaces that rule with an explici
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
 
@@ -40,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _server(args: argparse.Namespace) -> int:
-    from ..aio import Driver
+    from ..aio import serve
     from .server import TurnServer
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
@@ -50,19 +49,8 @@ def _server(args: argparse.Namespace) -> int:
     server = TurnServer(dict(args.user), realm=args.realm, relay_ip=relay, allowed_peers=args.allow_peer,
                         max_allocations_per_user=args.max_allocations)
 
-    async def main() -> None:
-        driver = Driver(server, (host, port))
-        try:
-            addr = await driver.start()
-        except OSError as exc:
-            print(f"error: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
-            raise SystemExit(1) from None
-        def banner() -> None:
-            print(f"TURN server listening on udp {fmt(addr)}, realm {args.realm!r}, relaying from {relay}; "
-                  "Ctrl-C stops it", flush=True)
-
-        await driver.serve_forever(on_ready=banner)
-        print(f"stopped: {len(server.allocations)} allocations left, {server.stats['bad']} bad packets", flush=True)
-
-    asyncio.run(main())
-    return 0
+    return serve(
+        server, host, port,
+        lambda addr: (f"TURN server listening on udp {fmt(addr)}, realm {args.realm!r}, relaying from {relay}; "
+                      "Ctrl-C stops it"),
+        lambda: f"stopped: {len(server.allocations)} allocations left, {server.stats['bad']} bad packets")
