@@ -133,3 +133,19 @@ def test_traceback_stays_out_of_library_code(row, tmp_path):
     shown = "".join(traceback.format_exception(exc))
     assert "During handling of the above exception" not in shown
     assert "site-packages" not in shown
+
+
+def test_a_lab_check_called_before_the_code_is_written_says_where_to_begin(capsys):
+    """The last mistake of the table: running a self-check on a stub. It prints one friendly line
+    (no traceback) and returns a result that says 'not started'."""
+    from p2plab.checks import sockets
+
+    def start_echo(*args, **kwargs):
+        # YOUR CODE HERE
+        raise NotImplementedError()
+
+    result = sockets.check_echo(start_echo)
+    out = capsys.readouterr().out
+    assert not result.passed and result.status == "not started"
+    assert "not started yet" in out and "begin at" in out
+    assert "Traceback" not in out
