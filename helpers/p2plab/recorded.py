@@ -226,6 +226,113 @@ def _turn_relay() -> tuple[Trace, dict]:
     return trace, {"ok": ok, "reason": reason, "relayed": result.get("relayed")}
 
 
+def ice_servers_main(ip: str, seconds: float) -> dict[str, Any]:
+    """p2plab's STUN server (3478) and TURN server (3479) on real sockets for ``seconds``."""
+    import asyncio
+
+    from .aio import Driver
+    from .ice.run import STUN_PORT, TURN_USERS
+    from .ice.run import TURN_PORT as ICE_TURN_PORT
+    from .stun.server import StunServer
+    from .turn.server import TurnServer
+
+    async def main() -> dict[str, Any]:
+        stun, turn = StunServer(), TurnServer(dict(TURN_USERS))
+        async with Driver(stun, (ip, STUN_PORT)), Driver(turn, (ip, ICE_TURN_PORT)):
+            await asyncio.sleep(seconds)
+        return {"stun": dict(stun.stats), "turn": dict(turn.stats)}
+
+    return asyncio.run(main())
+
+
+def _candidate_json(c: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return asdict(c)
+
+
+def _candidate_from_json(d: dict[str, Any]) -> Any:
+    from .ice.candidates import Candidate
+
+    d = dict(d)
+    for key in ("addr", "base", "related", "server"):
+        if d.get(key) is not None:
+            d[key] = (d[key][0], int(d[key][1]))
+    return Candidate(**d)
+
+
+def ice_agent_main(name: str, controlling: bool, ip: str, server_ip: str, signal_dir: str,
+                   timeout: float = 8.0) -> dict[str, Any]:
+    """One ICE agent on real sockets; candidates are exchanged through files in ``signal_dir``
+    (the lab's hosts share the file system: a stand-in for a signaling server)."""
+    import asyncio
+    import random
+    from pathlib import Path
+
+    from .aio import Driver
+    from .ice.agent import IceAgent
+    from .ice.run import AGENT_PORT, STUN_PORT, TURN_USERS
+    from .ice.run import TURN_PORT as ICE_TURN_PORT
+
+    other = "bob" if name == "alice" else "alice"
+    box = Path(signal_dir)
+
+    async def main() -> dict[str, Any]:
+        agent = IceAgent(name, controlling=controlling, stun_server=(server_ip, STUN_PORT),
+                         turn_server=(server_ip, ICE_TURN_PORT), turn_username=name,
+                         turn_password=TURN_USERS[name], rng=random.Random(name))
+        async with Driver(agent, (ip, AGENT_PORT)) as d:
+            ev = await d.wait_for("gathering-complete", timeout)
+            mine = {"ufrag": ev.ufrag, "password": ev.password,
+                    "candidates": [_candidate_json(c) for c in ev.candidates]}
+            tmp = box / f".{name}.json"
+            tmp.write_text(json.dumps(mine))
+            tmp.rename(box / f"{name}.json")
+            deadline = time.monotonic() + timeout
+            while not (box / f"{other}.json").exists():
+                if time.monotonic() > deadline:
+                    return {"ok": False, "reason": f"no candidates from {other}"}
+                await asyncio.sleep(0.01)
+            theirs = json.loads((box / f"{other}.json").read_text())
+            d.call(agent.set_remote, theirs["ufrag"], theirs["password"],
+                   [_candidate_from_json(c) for c in theirs["candidates"]])
+            done = await d.wait_for(("completed", "failed"), timeout)
+            await asyncio.sleep(0.3)  # let the last answers and nominations cross
+            if done.kind == "failed":
+                return {"ok": False, "reason": done.reason}
+            return {"ok": True, "local": [done.local.type, list(done.local.addr)],
+                    "remote": [done.remote.type, list(done.remote.addr)]}
+
+    return asyncio.run(main())
+
+
+def _ice(nat_a: str, nat_b: str) -> Callable[[], tuple[Trace, dict]]:
+    def run() -> tuple[Trace, dict]:
+        from . import topology as t
+        from .netns import Lab
+
+        with Lab(t.punch(nat_a, nat_b), capture=True) as lab:
+            box = lab.workdir / "signaling"
+            box.mkdir()
+            srv = lab.start_python("server", ice_servers_main, t.SERVER_IP, 12.0)
+            time.sleep(0.6)  # let the servers import and bind before the agents gather
+            a = lab.start_python("alice", ice_agent_main, "alice", True, t.ALICE_IP, t.SERVER_IP, str(box))
+            b = lab.start_python("bob", ice_agent_main, "bob", False, t.BOB_IP, t.SERVER_IP, str(box))
+            ra, rb = a.result(60), b.result(60)
+            trace = lab.trace()
+            srv.terminate()
+        ok = bool(ra.get("ok") and rb.get("ok"))
+        if ok:
+            direct = "relay" not in (ra["local"][0], ra["remote"][0])
+            reason = (f"alice nominated her {ra['local'][0]} candidate with bob's {ra['remote'][0]} candidate "
+                      f"({'direct' if direct else 'through the TURN relay'})")
+        else:
+            direct, reason = False, f"ICE failed: alice {ra.get('reason')}, bob {rb.get('reason')}"
+        return trace, {"ok": ok, "direct": direct, "reason": reason, "alice": ra, "bob": rb}
+
+    return run
+
+
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
     Scenario("direct", "alice and bob on public addresses exchange UDP", _direct),
     Scenario("nat-translation", "alice behind a NAT talks to a server; bob's unsolicited packet is dropped",
@@ -239,6 +346,10 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
              _punch("linux-masquerade", "linux-masquerade", conntrack_clash=True, bob_first=True,
                     give_up_after=1.0)),
     Scenario("turn-relay", "alice behind a symmetric NAT relays through a TURN server to bob", _turn_relay),
+    Scenario("ice", "ICE between alice and bob behind two port-restricted cone NATs", _ice(
+        "port-restricted-cone", "port-restricted-cone")),
+    Scenario("ice-relayed", "ICE between alice and bob behind two symmetric NATs: only the relay works",
+             _ice("symmetric", "symmetric")),
 ]}
 
 
