@@ -219,3 +219,15 @@ def test_available_reports_root():
 def test_topology_ip_ranges_used_by_the_lab_are_never_routable_outside():
     for net in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"):
         assert ipaddress.ip_network(net).is_private  # documentation ranges (RFC 5737)
+
+
+@pytest.mark.parametrize("scenario", sorted(topology.SCENARIOS))
+def test_isolation_in_every_scenario(scenario):
+    """Every scenario the course builds: no route out (IPv4 or IPv6), no link to the root namespace."""
+    need_netns()
+    from p2plab.netns import Lab
+
+    with Lab(topology.SCENARIOS[scenario]()) as lab:
+        test_isolation_no_way_out_and_no_link_to_the_root_namespace(lab)
+        for node in lab.namespaces:
+            assert lab.exec(node, ["ip", "-6", "route", "get", "2001:4860:4860::8888"]).returncode != 0, node
