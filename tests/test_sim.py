@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from p2plab import sim, topology
 from p2plab.errors import InvalidAddressError, InvalidPortError, TopologyError
+from p2plab.packet import Datagram
 from p2plab.punch import run_punch
 
 
@@ -132,3 +133,19 @@ def test_population_gives_the_same_outcome_with_and_without_a_trace():
     assert (fast.attempts, fast.direct) == (traced.attempts, traced.direct)
     assert fast.by_pair == traced.by_pair
     assert 0 < fast.direct < fast.attempts  # the NAT mix has both outcomes
+
+
+def test_every_router_decrements_the_ttl_and_a_packet_out_of_hops_dies():
+    net = sim.Network.build(topology.punch())
+    server = net.host("server").udp_socket(7000)
+    net.host("alice").udp_socket(5000).sendto(b"x", ("192.0.2.1", 7000))
+    net.run()
+    assert server.received
+    df = net.trace.df
+    ttl = [net.trace.packet(i).ttl for i in df.index[df["action"] != "sent"]]
+    assert ttl == [64, 63, 62, 62]  # nat-a in, nat-a out, core out, delivered
+    alice = net.host("alice")
+    alice.send(Datagram("192.168.1.10", 5000, "192.0.2.1", 7000, b"late", ttl=2))
+    net.run()
+    assert "TTL expired" in net.trace.df.iloc[-1]["reason"]
+    assert len(server.received) == 1

@@ -5,7 +5,8 @@
 * code between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` becomes
   ``# YOUR CODE HERE`` / ``raise NotImplementedError()`` (nbgrader's markers and stub),
 * cells tagged ``solution`` are dropped,
-* outputs and execution counts are cleared, cell ids are kept (stable, nbgrader-compatible).
+* outputs, execution counts and run timestamps are cleared, cell ids are kept (stable,
+  nbgrader-compatible).
 
 ``python -m p2plab.labs build`` writes ``labs/``; ``python -m p2plab.labs build --check`` exits 1
 when ``labs/`` differs from what it would write (``make test`` runs it).
@@ -45,6 +46,7 @@ def make_lab(solution_nb):
     for cell in nb.cells:
         if "solution" in cell.get("metadata", {}).get("tags", []):
             continue
+        cell.get("metadata", {}).pop("execution", None)  # run timestamps of the solution: noise in a lab
         if cell.cell_type == "code":
             cell.source = strip_solution(cell.source)
             cell.outputs = []

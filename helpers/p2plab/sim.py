@@ -199,6 +199,9 @@ class NatRouter(SimNode):
             if pkt.dst not in self.public_ips:
                 net.record(name, "wan", "in", pkt, "dropped", f"{pkt.dst} is not an address of {name}")
                 return
+            if pkt.ttl <= 1:
+                net.record(name, "wan", "in", pkt, "dropped", _TTL_EXPIRED)
+                return
             new, note = self.table.inbound(pkt, net.now)
             if new is None:
                 net.record(name, "wan", "in", pkt, "dropped", note)
@@ -208,6 +211,7 @@ class NatRouter(SimNode):
                     net.record(name, "wan", "out", rst, "sent", f"{name} answers an unsolicited SYN with RST")
                     net.transmit(self, self.parent, self.uplink, rst)
                 return
+            new = _forwarded(pkt, new)
             child = self.children.get(new.dst)
             net.record_pair(name, ("wan", "in", pkt), ("lan", "out", new), note)
             if child is None:
@@ -230,6 +234,8 @@ class NatRouter(SimNode):
                 return
             out, note = self.table.outbound(pkt, net.now)
             back, note_in = self.table.inbound(out, net.now)
+            if back is not None:
+                back = _forwarded(pkt, back)
             if back is None:
                 net.record_pair(name, ("lan", "in", pkt), ("wan", "out", out), note + " (hairpin)")
                 net.record(name, "wan", "in", out, "dropped", note_in)
@@ -246,9 +252,24 @@ class NatRouter(SimNode):
         if self.parent is None:
             net.record(name, "lan", "in", pkt, "dropped", f"{name} has no uplink")
             return
+        if pkt.ttl <= 1:
+            net.record(name, "lan", "in", pkt, "dropped", _TTL_EXPIRED)
+            return
         new, note = self.table.outbound(pkt, net.now)
+        new = _forwarded(pkt, new)
         net.record_pair(name, ("lan", "in", pkt), ("wan", "out", new), note)
         net.transmit(self, self.parent, self.uplink, new)
+
+
+_TTL_EXPIRED = "TTL expired in transit: the packet crossed too many routers (a router sends ICMP time exceeded)"
+
+
+def _forwarded(before: Datagram, after: Datagram) -> Datagram:
+    """The translated packet as the router sends it on: one hop less to live than it arrived with."""
+    if after is before:
+        return before.rewrite(ttl=before.ttl - 1)
+    after.ttl = before.ttl - 1
+    return after
 
 
 class Internet(SimNode):
@@ -274,6 +295,10 @@ class Internet(SimNode):
                 reason = f"no route to {pkt.dst}: no host in this network has that address"
             net.record(INTERNET, "core", "in", pkt, "dropped", reason)
             return
+        if pkt.ttl <= 1:
+            net.record(INTERNET, "core", "in", pkt, "dropped", _TTL_EXPIRED)
+            return
+        pkt = pkt.rewrite(ttl=pkt.ttl - 1)  # a router decrements the TTL (and so the IP checksum changes)
         net.record(INTERNET, "core", "out", pkt, "forwarded", "")
         net.transmit(self, to, to.uplink, pkt)
 
@@ -383,8 +408,9 @@ class Network:
             # Fast path without a trace: the core forwards instantly, so go straight on to the
             # next node; the packet arrives at the same time as it would through a core event.
             to = self.internet.routes.get(pkt.dst)
-            if to is None:
+            if to is None or pkt.ttl <= 1:
                 return
+            pkt.ttl -= 1  # safe in place: without a trace nothing else refers to this packet
             self.hops += 1
             nxt = to.uplink
             if nxt.loss and self.rng.random() < nxt.loss:
