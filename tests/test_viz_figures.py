@@ -268,4 +268,15 @@ def test_ice_pairs_table():
     assert tbl["cells"]["values"][4] == ["failed", "succeeded", "waiting"]  # sorted by priority
     assert tbl["cells"]["fill"]["color"][0][1] == "#BFE6DA"
     s = viz.summary(fig)
-    assert "3 (1 failed, 1 succeeded, 1 waiting)" in s and "Best working pair: 203.0.113.10:5000 srflx" in s
+    assert "3 (1 failed, 1 succeeded, 1 waiting)" in s and "Highest-priority succeeded pair: 203.0.113.10:5000 srflx" in s
+
+
+def test_ice_pair_table_names_the_selected_pair_not_just_the_best_succeeded_one():
+    rows = [
+        {"local": "192.168.1.10:5000 host", "remote": "198.51.100.20:5000 srflx", "type": "host/srflx",
+         "priority": 9, "state": "Succeeded", "selected": False},
+        {"local": "203.0.113.10:5000 srflx", "remote": "198.51.100.20:5000 srflx", "type": "srflx/srflx",
+         "priority": 5, "state": "Succeeded", "selected": True},
+    ]
+    text = viz.summary(viz.ice_pairs_table(rows))
+    assert "Selected pair: 203.0.113.10:5000 srflx -> 198.51.100.20:5000 srflx" in text

@@ -91,7 +91,7 @@ def punch_heatmap(results: list[dict[str, Any]], title: str | None = None) -> An
              "colorscale": [[0, palette.ORANGE], [1, palette.SKY_BLUE]],
              "colorbar": {"title": {"text": "direct"}, "tickvals": [0, 1], "ticktext": ["relay", "direct"]}}]
     n_direct = sum(1 for r in results if r["direct"])
-    lines = [f"Hole punching matrix: {n_direct} of {len(results)} NAT pairs got a direct path "
+    lines = [f"{title or 'Hole punching matrix'}: {n_direct} of {len(results)} NAT pairs got a direct path "
              f"(rows: alice's NAT; columns: bob's NAT)."]
     failed = [f"{a} x {b}" for (a, b), rs in cells.items() if not any(r["direct"] for r in rs)]
     if failed:
@@ -191,10 +191,15 @@ def ice_pairs_table(pairs: list[dict[str, Any]], title: str | None = None) -> An
     for p in rows:
         states[str(p.get("state", "?"))] = states.get(str(p.get("state", "?")), 0) + 1
     lines = [f"ICE candidate pairs: {len(rows)} (" + ", ".join(f"{v} {k}" for k, v in states.items()) + ")."]
+    chosen = [p for p in rows if p.get("selected")] or [p for p in rows if p.get("nominated")]
     ok = [p for p in rows if str(p.get("state", "")).lower() == "succeeded"]
-    if ok:
-        best = ok[0]
-        lines.append(f"Best working pair: {best.get('local')} -> {best.get('remote')} ({best.get('type')}, "
+    if chosen:
+        best = chosen[0]
+        lines.append(f"Selected pair: {best.get('local')} -> {best.get('remote')} ({best.get('type')}, "
                      f"priority {best.get('priority')}).")
+    elif ok:
+        best = ok[0]
+        lines.append(f"Highest-priority succeeded pair: {best.get('local')} -> {best.get('remote')} "
+                     f"({best.get('type')}, priority {best.get('priority')}).")
     layout = {"height": 120 + 28 * len(rows), "margin": {"l": 10, "r": 10, "t": 50, "b": 10}}
     return make_figure(data, layout, summary_text="\n".join(lines), title=title or "ICE candidate pairs")
