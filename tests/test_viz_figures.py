@@ -280,3 +280,14 @@ def test_ice_pair_table_names_the_selected_pair_not_just_the_best_succeeded_one(
     ]
     text = viz.summary(viz.ice_pairs_table(rows))
     assert "Selected pair: 203.0.113.10:5000 srflx -> 198.51.100.20:5000 srflx" in text
+
+
+def test_nat_table_summary_counts_empty_snapshots():
+    from p2plab import sim, topology
+
+    net = sim.Network.build(topology.one_nat())
+    snaps = [net.nat_table("nat-a")]
+    net.host("alice").udp_socket(5000).sendto(b"x", ("192.0.2.1", 7))
+    net.run()
+    snaps.append(net.nat_table("nat-a"))
+    assert viz.summary(viz.nat_table(snaps)).startswith("NAT table (2 snapshots): 1 new.")

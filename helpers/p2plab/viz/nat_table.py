@@ -85,10 +85,9 @@ def nat_table_changes(df_or_snapshots: Any, now: float | None = None) -> Any:
     return out
 
 
-def _summary(changes) -> str:
+def _summary(changes, n_snap: int) -> str:
     counts = changes["status"].value_counts()
     parts = [f"{counts[s]} {s}" for s in ("new", "changed", "kept", "live", "expired") if s in counts]
-    n_snap = changes["snapshot"].nunique() if "snapshot" in changes.columns else 1
     lines = [f"NAT table ({n_snap} snapshot{'s' if n_snap != 1 else ''}): " + (", ".join(parts) or "no mappings") + "."]
     for _, r in changes[changes["status"].isin(["new", "expired"])].head(6).iterrows():
         if "inside" in r and "outside" in r:
@@ -105,7 +104,7 @@ def nat_table(df_or_snapshots: Any, now: float | None = None, caption: str | Non
     its text summary (also the caption).
     """
     changes = nat_table_changes(df_or_snapshots, now)
-    text = _summary(changes)
+    text = _summary(changes, len(_snapshots(df_or_snapshots)))  # empty snapshots count too
 
     def row_style(row):
         status = row["status"]
