@@ -273,7 +273,8 @@ _BUILTIN = [
         "a) direct, by hole punching, b) through the relay",
         ["1eaa184c426030c2724a541914b697107e59c868570f033b1f284db0f6e90eaf"],
         "Both mappings change per destination and neither NAT admits unknown senders, so no punch can meet; "
-        "the relay is the fallback (port prediction on both sides would need on the order of 170,000 probes).",
+        "the relay is the fallback (with both sides hard, Tailscale's 'How NAT traversal works' (2020) puts a 50% "
+        "chance of a birthday-paradox hit at about 170,000 probes).",
         kind="choice", choices=["a", "b"],
     ),
 ]
