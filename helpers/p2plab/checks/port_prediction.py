@@ -11,7 +11,6 @@ space)`` and ``birthday_trial(seed, n_open, n_probes)`` (in the simulator, built
 
 from __future__ import annotations
 
-import math
 import random
 from typing import Any
 
@@ -47,12 +46,9 @@ def world(seed: int = 0, record: bool = False) -> World:
 
 def exact_probability(n_open: int, n_probes: int, space: int = SPACE) -> float:
     """P(at least one of ``n_probes`` distinct random ports hits one of ``n_open`` open ones)."""
-    if n_probes > space - n_open:
-        return 1.0
-    miss = 0.0
-    for i in range(n_probes):
-        miss += math.log1p(-n_open / (space - i))
-    return 1.0 - math.exp(miss)
+    from ..viz.charts import port_guess_probability
+
+    return port_guess_probability(n_probes, open_ports=n_open, port_space=space)
 
 
 def approx_probability(n_open: int, n_probes: int, space: int = SPACE) -> float:

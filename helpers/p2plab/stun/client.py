@@ -146,6 +146,20 @@ class TransactionProtocol(DatagramProtocol):
         self.cancel_timers("tx:" + msg.transaction_id.hex())
         return msg, tx
 
+    def take_binding_response(self, data: bytes, addr: Addr) -> tuple[StunMessage, Transaction, Addr | None, str] | None:
+        """Like ``take_response``, for Binding answers: ``(msg, tx, mapped address, problem)``;
+        ``problem`` is "" for a usable answer, else why there is no mapped address. None if the
+        datagram is not an answer to one of our transactions."""
+        got = self.take_response(data, addr)
+        if got is None:
+            return None
+        msg, tx = got
+        if msg.cls == ERROR:
+            code, reason = msg.error or (0, "")
+            return msg, tx, None, f"the server answered {code} {reason}"
+        mapped = msg.get(XOR_MAPPED_ADDRESS) or msg.get(MAPPED_ADDRESS)
+        return msg, tx, mapped, "" if mapped is not None else "response without a mapped address"
+
     def on_transaction_timeout(self, tx: Transaction, now: float) -> None:
         """Override: a transaction got no answer."""
 
@@ -185,17 +199,13 @@ class StunClient(TransactionProtocol):
 
     def datagram_received(self, data: bytes, addr: Addr, now: float) -> None:
         super().datagram_received(data, addr, now)
-        got = self.take_response(data, addr)
+        got = self.take_binding_response(data, addr)
         if got is None:
             return
-        msg, tx = got
-        if msg.cls == ERROR:
-            code, reason = msg.error or (0, "")
+        msg, tx, mapped, problem = got
+        if problem:
+            code, reason = msg.error or (0, problem)
             self.emit("error", code=code, reason=reason, server=tx.addr)
-            return
-        mapped = msg.get(XOR_MAPPED_ADDRESS) or msg.get(MAPPED_ADDRESS)
-        if mapped is None:
-            self.emit("error", code=0, reason="response without a mapped address", server=tx.addr)
             return
         self.mapped = mapped
         self.emit("mapped", address=mapped, server=tx.addr, source=addr, rtt=now - tx.send_times[-1],

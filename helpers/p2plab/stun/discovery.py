@@ -38,11 +38,8 @@ from .message import (
     CHANGE_IP,
     CHANGE_PORT,
     CHANGE_REQUEST,
-    ERROR,
-    MAPPED_ADDRESS,
     OTHER_ADDRESS,
     REQUEST,
-    XOR_MAPPED_ADDRESS,
     StunMessage,
 )
 
@@ -91,17 +88,12 @@ class NatDiscovery(TransactionProtocol):
 
     def datagram_received(self, data: bytes, addr: Addr, now: float) -> None:
         super().datagram_received(data, addr, now)
-        got = self.take_response(data, addr)
+        got = self.take_binding_response(data, addr)
         if got is None:
             return
-        msg, tx = got
-        if msg.cls == ERROR:
-            code, reason = msg.error or (0, "")
-            self._fail(f"{tx.context['step']}: the server answered {code} {reason}")
-            return
-        mapped = msg.get(XOR_MAPPED_ADDRESS) or msg.get(MAPPED_ADDRESS)
-        if mapped is None:
-            self._fail("the server's answer has no mapped address")
+        msg, tx, mapped, problem = got
+        if problem:
+            self._fail(f"{tx.context['step']}: {problem}")
             return
         self._advance(tx.context["step"], mapped, msg)
 
