@@ -108,6 +108,7 @@ class PunchPeer(DatagramProtocol):
         self.started_at: float | None = None
         self.punch_started_at: float | None = None
         self.nonce = 0
+        self._punch_head = encode("PUNCH", name, "")
 
     def start(self, now: float, local_addr: Addr | None = None) -> None:
         super().start(now, local_addr)
@@ -171,7 +172,7 @@ class PunchPeer(DatagramProtocol):
 
     def _punch(self) -> None:
         self.nonce += 1
-        message = encode("PUNCH", self.name, str(self.nonce))
+        message = self._punch_head + str(self.nonce).encode()  # == encode("PUNCH", name, nonce)
         for c in self.candidates:
             self.send(message, c)
         self.punches_sent += len(self.candidates)
