@@ -118,7 +118,8 @@ def test_rootless_without_user_namespaces_says_which_sysctl(monkeypatch):
     status = world.capabilities(refresh=True)["netns"]
     assert not status.available
     assert "Operation not permitted" in status.reason
-    assert doctor.RUN_AS_ROOT in status.enable  # the lab runs as root; user namespaces would not help yet
+    assert "sudo sysctl -w kernel.unprivileged_userns_clone=1" in status.enable
+    assert doctor.RUN_AS_ROOT in status.enable
 
 
 def test_root_without_nft_says_apt_get_install_nftables(monkeypatch):
@@ -138,15 +139,12 @@ def test_root_in_an_unprivileged_container(monkeypatch):
     assert not status.available and "--privileged" in status.enable
 
 
-def test_user_namespaces_alone_do_not_make_the_netns_world_available(monkeypatch):
-    """p2plab's lab runs as root; rootless mode is not written, so the doctor must not promise it."""
+def test_rootless_with_user_namespaces_runs_netns(monkeypatch):
     monkeypatch.setattr(doctor, "is_root", lambda: False)
     monkeypatch.setattr(doctor, "which", lambda tool: f"/usr/sbin/{tool}")
-    monkeypatch.setattr(doctor, "probe_rootless_netns", lambda: (True, "unshare -rn true worked"))
+    monkeypatch.setattr(doctor, "probe_rootless_netns", lambda: (True, "unshare --user ... worked"))
     status = world.capabilities(refresh=True)["netns"]
-    assert not status.available
-    assert "rootless mode is not written yet" in status.reason and "would allow one" in status.reason
-    assert doctor.RUN_AS_ROOT in status.enable
+    assert status.available and status.reason.startswith("rootless")
 
 
 def test_recorded_world_needs_scapy_or_pcaps(monkeypatch, tmp_path):

@@ -5,7 +5,7 @@ The course runs every scenario in one of three worlds:
 * ``"sim"`` - :mod:`p2plab.sim`, a deterministic simulated network inside Python. Runs everywhere,
   and every run gives the same packets.
 * ``"netns"`` - :mod:`p2plab.netns`, real Linux network namespaces with nftables NAT. Needs root
-  plus ``ip`` and ``nft`` (a rootless mode through user namespaces is not written yet).
+  or, without root, unprivileged user namespaces; plus ``ip`` and ``nft``.
 * ``"recorded"`` - captures made in the real lab and shipped in ``data/``, read with scapy.
 
 A notebook asks for the world it would like; it gets that one when this machine can run it, and
@@ -102,20 +102,17 @@ def _netns_status() -> WorldStatus:
         ok, why = False, "ip (iproute2) is not installed"
     elif root:
         ok, why = doctor.probe_root_netns()
-    else:
-        userns, how = doctor.probe_rootless_netns()
-        # p2plab's lab is built with 'ip netns' and nftables as root; a rootless mode (one user
-        # namespace owning every lab namespace) is not written yet, so user namespaces are not enough.
-        ok, why = False, ("not root: p2plab's real lab runs as root (a rootless mode is not written yet; "
-                          + ("this kernel would allow one: " + how if userns else how) + ")")
+    else:  # rootless: every lab namespace inside one user namespace (p2plab.netns.rootless)
+        ok, why = doctor.probe_rootless_netns()
     if ok and not missing:
-        return WorldStatus("netns", True, f"as root: {why}; ip and nft are installed")
+        how = "as root" if root else "rootless, in a user namespace"
+        return WorldStatus("netns", True, f"{how}: {why}; ip and nft are installed")
     problems = [] if ok else [why]
     problems += [f"{tool} ({pkg}) is not installed" for tool, pkg in missing if f"{tool} ({pkg})" not in why]
     fixes = [f"sudo apt-get install {' '.join(pkg for _, pkg in missing)}"] if missing else []
     if not ok and not (root and no_ip):
         fixes.append("run in a privileged container (docker run --privileged ...)" if root
-                     else f"run JupyterLab as root: {doctor.RUN_AS_ROOT}")
+                     else f"{doctor.userns_fix()}, or run JupyterLab as root: {doctor.RUN_AS_ROOT}")
     return WorldStatus("netns", False, "; ".join(problems), "; then ".join(fixes))
 
 

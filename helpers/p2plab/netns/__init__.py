@@ -7,8 +7,9 @@
 * ``available()`` - can this machine run it (root, ``ip netns``, nftables)?
 * ``down(all=True)`` - remove labs left behind (``python -m p2plab lab down --all``).
 
-Needs root (or CAP_NET_ADMIN + CAP_SYS_ADMIN), iproute2, nftables; tcpdump for captures and
-conntrack for conntrack tables. See ``p2plab.netns.nftables`` for which NAT behaviours Linux
+Needs iproute2 and nftables, and root (with tcpdump for captures) or, without root, unprivileged
+user namespaces: then every lab of the process lives inside one user namespace of its own (see
+``p2plab.netns.rootless``); conntrack for conntrack tables. See ``p2plab.netns.nftables`` for which NAT behaviours Linux
 can build.
 """
 

@@ -20,6 +20,7 @@ import signal
 import socket
 import struct
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -53,12 +54,23 @@ class Capture:
     def start(self, lab: Lab, timeout: float = 5.0) -> None:
         import shutil
 
-        if shutil.which("tcpdump") is None:
+        from . import rootless
+
+        self.rootless = rootless.wanted()
+        if shutil.which("tcpdump") is None and not self.rootless:
             raise LabUnavailableError("tcpdump is missing: apt-get install tcpdump (or run without capture)")
         self.epoch = time.time()
         for node, ns in lab.namespaces.items():
             path = lab.workdir / f"{node}.pcap"
             self.files[node] = path
+            if self.rootless:  # tcpdump cannot drop privileges in a user namespace: p2plab's own capturer
+                self.ifindex[node] = _ifindex_of(ns)
+                self.procs[node] = subprocess.Popen(
+                    rootless.wrap(["ip", "netns", "exec", ns, sys.executable, "-m", "p2plab.netns.pycapture",
+                                   str(path)]),
+                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                    start_new_session=True)
+                continue
             argv = ["tcpdump", "-i", "any", "-y", "LINUX_SLL2", "--immediate-mode", "-U", "-n", "-s", "0",
                     "-Z", "root", "-w", str(path), "ip and not igmp"]
             with cleanup.in_netns(ns):
@@ -95,7 +107,10 @@ class Capture:
             time.sleep(0.05)  # let the last packets reach the files
             for p in self.procs.values():
                 with contextlib.suppress(OSError):
-                    p.send_signal(signal.SIGINT)
+                    if getattr(self, "rootless", False):  # the capturer runs below nsenter: signal the group
+                        os.killpg(p.pid, signal.SIGINT)
+                    else:
+                        p.send_signal(signal.SIGINT)
             for node, p in self.procs.items():
                 try:
                     _, err = p.communicate(timeout=3)
@@ -123,6 +138,18 @@ class _Proc:
 
 
 # -- pcap reading ----------------------------------------------------------------------------
+
+def _ifindex_of(ns: str) -> dict[int, str]:
+    """Interface index -> name inside namespace ``ns`` (rootless labs: asked through ``ip``)."""
+    from . import rootless
+
+    out = subprocess.run(rootless.wrap(["ip", "-n", ns, "-o", "link"]), capture_output=True, text=True).stdout
+    found = {}
+    for line in out.splitlines():
+        idx, name = line.split(":", 2)[:2]
+        found[int(idx)] = name.strip().split("@")[0]
+    return found
+
 
 def read_sll2(path: Path) -> list[tuple[float, int, bool, bytes]]:
     """(timestamp, ifindex, outgoing, IP bytes) for every packet of a LINUX_SLL2 pcap."""

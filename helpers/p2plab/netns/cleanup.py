@@ -29,7 +29,8 @@ import time
 import weakref
 from pathlib import Path
 
-STATE_DIR = Path(os.environ.get("P2PLAB_STATE_DIR", "/run/p2plab"))
+STATE_DIR = Path(os.environ.get("P2PLAB_STATE_DIR")
+                 or ("/run/p2plab" if os.geteuid() == 0 else Path.home() / ".cache" / "p2plab" / "labs"))
 NETNS_DIR = Path("/run/netns")
 PREFIX = "p2plab-"
 LAB_NS_RE = re.compile(r"^p2plab-([0-9a-f]{4})-")
@@ -65,10 +66,13 @@ def pid_alive(pid: int, start_time: int | None = None) -> bool:
 
 def pids_in_namespaces(names: list[str]) -> dict[int, str]:
     """pid -> namespace name, for every process whose network namespace is one of ``names``."""
+    from . import rootless
+
     inodes = {}
+    netns_dir = rootless.netns_dir()
     for name in names:
         try:
-            s = os.stat(NETNS_DIR / name)
+            s = os.stat(netns_dir / name)
             inodes[(s.st_dev, s.st_ino)] = name
         except OSError:
             pass
@@ -114,8 +118,10 @@ def kill_pids(pids, grace: float = 0.0) -> None:
 # -- namespaces ------------------------------------------------------------------------------
 
 def list_netns() -> list[str]:
+    from . import rootless
+
     try:
-        return sorted(p.name for p in NETNS_DIR.iterdir())
+        return sorted(p.name for p in rootless.netns_dir().iterdir())
     except OSError:
         return []
 
@@ -144,7 +150,9 @@ def delete_namespaces(names: list[str]) -> None:
     existing = set(list_netns())
     batch = "".join(f"netns del {n}\n" for n in names if n in existing)
     if batch:
-        subprocess.run(["ip", "-force", "-batch", "-"], input=batch.encode(), capture_output=True)
+        from . import rootless
+
+        subprocess.run(rootless.wrap(["ip", "-force", "-batch", "-"]), input=batch.encode(), capture_output=True)
 
 
 _libc = None

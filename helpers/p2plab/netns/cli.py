@@ -62,8 +62,15 @@ def _scenario(name: str, nat_a: str | None, nat_b: str | None):
 
 
 def cmd_up(args) -> int:
+    from ..errors import LabUnavailableError
+    from . import rootless
     from .lab import Lab
 
+    if rootless.wanted():
+        raise LabUnavailableError(
+            "'lab up' leaves a lab running after the command ends, which needs root: without root a lab lives "
+            "only as long as the Python process that made it. Run it as root (sudo), or use p2plab.netns.Lab "
+            "from a notebook or a script.")
     topo = _scenario(args.scenario, args.nat_a, args.nat_b)
     lab = Lab(topo, keep=True, approximate=args.approximate)
     lab.start()

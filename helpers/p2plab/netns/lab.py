@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import LabUnavailableError, TopologyError
 from ..topology import INTERNET, Topology
-from . import cleanup, nftables
+from . import cleanup, nftables, rootless
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -272,10 +272,10 @@ class Lab:
         _ip_batch(root[n_ns:])
         self.timings["namespaces+links"] = time.perf_counter() - t
         t = time.perf_counter()
-        procs = [(ns, subprocess.Popen(["ip", "-n", ns, "-batch", "-"], stdin=subprocess.PIPE,
+        procs = [(ns, subprocess.Popen(rootless.wrap(["ip", "-n", ns, "-batch", "-"]), stdin=subprocess.PIPE,
                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE))
                  for ns in per_ns]
-        procs += [(ns, subprocess.Popen(["ip", "netns", "exec", ns, "nft", "-f", "-"], stdin=subprocess.PIPE,
+        procs += [(ns, subprocess.Popen(rootless.wrap(["ip", "netns", "exec", ns, "nft", "-f", "-"]), stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE))
                   for ns in nft]
         scripts = {**{id(p): "\n".join(per_ns[ns]) + "\n" for ns, p in procs[:len(per_ns)]},
@@ -312,7 +312,8 @@ class Lab:
                     lines.setdefault(self.ns(node.name), []).append(f"qdisc add dev {itf.name} root netem {spec}")
                     lines.setdefault(self.ns(node.behind), []).append(f"qdisc add dev {itf.peer} root netem {spec}")
         for ns, cmds in lines.items():
-            r = subprocess.run(["tc", "-n", ns, "-batch", "-"], input="\n".join(cmds).encode(), capture_output=True)
+            r = subprocess.run(rootless.wrap(["tc", "-n", ns, "-batch", "-"]), input="\n".join(cmds).encode(),
+                               capture_output=True)
             if r.returncode:
                 _netem_ok = False
                 self.notes.append("latency/jitter/loss not emulated: this kernel has no sch_netem qdisc "
@@ -356,7 +357,7 @@ class Lab:
         self._check_running()
         if isinstance(argv, str):
             argv = ["sh", "-c", argv]
-        return ["ip", "netns", "exec", self.ns(host), *map(str, argv)]
+        return rootless.wrap(["ip", "netns", "exec", self.ns(host), *map(str, argv)])
 
     def exec(self, host: str, argv: list[str] | str, *, check: bool = False, timeout: float | None = 30.0,
              input: str | bytes | None = None, text: bool = True) -> subprocess.CompletedProcess:
@@ -499,12 +500,18 @@ def _approximate(nat):
 def _ip_batch(lines: list[str]) -> None:
     if not lines:
         return
-    r = subprocess.run(["ip", "-batch", "-"], input=("\n".join(lines) + "\n").encode(), capture_output=True)
+    r = subprocess.run(rootless.wrap(["ip", "-batch", "-"]), input=("\n".join(lines) + "\n").encode(),
+                       capture_output=True)
     if r.returncode:
         raise LabUnavailableError(f"building the lab failed: {r.stderr.decode(errors='replace').strip()}")
 
 
 def _write_sysctls(ns: str, values: dict[str, str]) -> None:
+    if rootless.wanted():  # no setns from outside the user namespace: write them from inside
+        script = "; ".join(f"[ -e /proc/sys/{k} ] && echo {v} > /proc/sys/{k}" for k, v in values.items())
+        subprocess.run(rootless.wrap(["ip", "netns", "exec", ns, "sh", "-c", script + "; true"]),
+                       capture_output=True)
+        return
     with cleanup.in_netns(ns):
         for key, value in values.items():
             try:
@@ -552,17 +559,12 @@ def available(quick: bool = False) -> tuple[bool, str]:
     if missing:
         return False, (f"missing {', '.join(missing)}: install iproute2 and nftables "
                        "(sudo apt-get install iproute2 nftables), or use the simulator")
-    if os.geteuid() != 0:
-        rootless = False
-        if shutil.which("unshare"):
-            r = subprocess.run(["unshare", "-rn", "true"], capture_output=True)
-            rootless = r.returncode == 0
-        if rootless:
-            return False, ("not root. Unprivileged user namespaces work here ('unshare -rn' succeeds), so a "
-                           "rootless lab is possible in principle, but p2plab's rootless mode is not written "
-                           "yet: run as root (sudo) or use the simulator and the recorded pcaps")
-        return False, ("not root, and unprivileged user namespaces are not available ('unshare -rn' fails): "
-                       "run as root (sudo) or use the simulator and the recorded pcaps")
+    if rootless.wanted():
+        ok, why = rootless.possible()
+        if not ok:
+            return False, (f"not root, and {why}: run as root (sudo), allow unprivileged user namespaces, "
+                           "or use the simulator and the recorded pcaps")
+        return True, f"rootless: {why}; iproute2 and nftables are installed"
     if quick:
         return True, "root with iproute2 and nftables"
     probe = f"p2plab-probe-{os.getpid()}"
