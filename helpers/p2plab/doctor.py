@@ -149,12 +149,9 @@ def probe_root_netns() -> tuple[bool, str]:
 
 def probe_rootless_netns() -> tuple[bool, str]:
     """Without root: can this user make the user, network and mount namespaces a rootless lab needs?"""
-    unshare = which("unshare")
-    if unshare is None or which("nsenter") is None:
-        return False, "unshare/nsenter (util-linux) are not installed"
-    ok, why = _run([unshare, "--user", "--map-root-user", "--net", "--mount", "true"])
-    return ((True, "unshare --user --map-root-user --net --mount worked (user namespaces)") if ok
-            else (False, f"unshare --user --net --mount failed: {why}"))
+    from .netns.rootless import possible
+
+    return possible()
 
 
 def _read_sysctl(path: str) -> str | None:

@@ -44,11 +44,14 @@ def possible() -> tuple[bool, str]:
     """Can this machine make the user namespace a rootless lab needs?"""
     if shutil.which("unshare") is None or shutil.which("nsenter") is None:
         return False, "unshare/nsenter (util-linux) are missing"
-    r = subprocess.run(["unshare", "--user", "--map-root-user", "--net", "--mount", "true"], capture_output=True,
-                       text=True)
+    try:
+        r = subprocess.run(["unshare", "--user", "--map-root-user", "--net", "--mount", "true"],
+                           capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return False, f"unshare could not run: {exc}"
     if r.returncode:
         return False, f"this kernel does not let ordinary users make user namespaces ({r.stderr.strip()})"
-    return True, "unprivileged user namespaces work here"
+    return True, "unprivileged user namespaces work here (unshare --user --net --mount)"
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
