@@ -49,6 +49,7 @@ class Capture:
         self.ifindex: dict[str, dict[int, str]] = {}
         self.epoch = 0.0
         self.running = False
+        self.rootless = False  # set by start(): captured by p2plab's own capturer inside a user namespace
         self.stats: dict[str, str] = {}
 
     def start(self, lab: Lab, timeout: float = 5.0) -> None:
@@ -107,7 +108,7 @@ class Capture:
             time.sleep(0.05)  # let the last packets reach the files
             for p in self.procs.values():
                 with contextlib.suppress(OSError):
-                    if getattr(self, "rootless", False):  # the capturer runs below nsenter: signal the group
+                    if self.rootless:  # the capturer runs below nsenter: signal the group
                         os.killpg(p.pid, signal.SIGINT)
                     else:
                         p.send_signal(signal.SIGINT)
