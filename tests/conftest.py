@@ -7,8 +7,6 @@ CI=true, where a missing capability is a failure, never a silent skip.
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 
 import pytest
 
@@ -23,24 +21,33 @@ def missing(reason: str) -> None:
 
 
 def need(*tools: str) -> None:
-    """Require system tools on PATH (e.g. need('tshark'))."""
-    absent = [t for t in tools if shutil.which(t) is None]
+    """Require system tools, found on PATH or in the sbin folders (e.g. need('tshark'))."""
+    from p2plab import systools
+
+    absent = systools.missing(tools)
     if absent:
-        missing(f"needs {', '.join(absent)} (run 'make test' as root to install them with apt-get)")
+        pkgs = [systools.PACKAGES.get(t, t) for t in absent]
+        missing(f"needs {', '.join(absent)}: {systools.install_fix(pkgs)}")
 
 
 def can_make_netns() -> bool:
-    if os.geteuid() != 0 or shutil.which("ip") is None:
-        return False
-    name = f"p2plab-probe-{os.getpid()}"
-    ok = subprocess.run(["ip", "netns", "add", name], capture_output=True).returncode == 0
-    if ok:
-        subprocess.run(["ip", "netns", "del", name], capture_output=True)
-    return ok
+    """Can this process run the real lab (as root, or rootless in a user namespace)? The lab's own probe."""
+    from p2plab.netns import available
+
+    return available()[0]
 
 
 def need_netns() -> None:
-    """Require the ability to create network namespaces (root) and nftables."""
-    need("ip", "nft")
-    if not can_make_netns():
-        missing("needs root and network namespaces (ip netns add) for the real Linux lab")
+    """Require the real Linux lab: root with network namespaces, or an ordinary user with user namespaces."""
+    from p2plab.netns import available
+
+    ok, why = available()
+    if not ok:
+        missing(f"needs the real Linux lab, which cannot run here: {why}")
+
+
+def lab_namespaces() -> list[str]:
+    """The p2plab lab namespaces that exist now, wherever this process's labs live (root or rootless)."""
+    from p2plab.netns import cleanup
+
+    return cleanup.lab_namespaces()

@@ -7,23 +7,28 @@ must always find a world (sim runs everywhere) and say which one, in a sentence.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from importlib import metadata
 
 import pytest
 
-from p2plab import doctor, world
-from p2plab.errors import ConfigurationError, P2PLabError
+from p2plab import doctor, systools, world
+from p2plab.errors import ConfigurationError, LabUnavailableError, P2PLabError
 
 SECTIONS = ["python", "package", "system", "tool", "extension", "world"]
 
 
 @pytest.fixture(autouse=True)
 def fresh_world_cache():
+    from p2plab.netns import lab
+
     world._cache = None
+    lab.forget()
     yield
     world._cache = None
+    lab.forget()
 
 
 def names(rows, section):
@@ -74,9 +79,9 @@ def test_render_is_a_table_with_fix_lines():
 
 
 def test_nothing_installed_still_reports(monkeypatch):
-    """No tools on PATH, no packages, no subprocesses: every row still comes back, with fixes."""
+    """No tools anywhere, no packages: every row still comes back, with fixes that work for this user."""
     monkeypatch.setenv("PATH", "/nonexistent")
-    monkeypatch.setattr(doctor, "EXTRA_BIN_DIRS", ())
+    monkeypatch.setattr(systools, "SBIN_DIRS", ())
 
     def no_package(name):
         raise metadata.PackageNotFoundError(name)
@@ -87,64 +92,121 @@ def test_nothing_installed_still_reports(monkeypatch):
     rows = doctor.report()
     by = {(r.section, r.name): r for r in rows}
     assert by[("package", "scapy")].status == "missing"
-    assert by[("tool", "nft")].fix == "sudo apt-get install nftables"
-    assert by[("tool", "turnserver")].fix == "sudo apt-get install coturn"
+    assert by[("tool", "nft")].fix == systools.install_fix(["nftables"])
+    assert by[("tool", "turnserver")].fix == systools.install_fix(["coturn"])
     assert by[("extension", "ipywidgets")].status == "missing"
     assert by[("world", "sim")].status == "ok"
     assert by[("world", "netns")].status == "no"
-    assert "nftables" in by[("world", "netns")].fix
+    assert "nftables" in by[("world", "netns")].fix and "not installed" in by[("world", "netns")].detail
     assert by[("world", "recorded")].status == "no"
     assert by[("world", "recorded")].fix
     assert doctor.render(rows)
+
+
+def test_the_fix_for_a_missing_tool_suits_the_user(monkeypatch):
+    monkeypatch.setattr(systools, "is_root", lambda: True)
+    assert systools.install_fix(["nftables"]) == "apt-get install nftables"  # (this machine has apt-get)
+    monkeypatch.setattr(systools, "is_root", lambda: False)
+    fix = systools.install_fix(["nftables", "conntrack"])
+    assert fix.startswith("ask the administrator") and "nftables conntrack" in fix and "recorded world" in fix
+
+
+def test_tools_in_sbin_are_found_without_sbin_on_path(monkeypatch, tmp_path):
+    """Debian puts nft, tc and conntrack in /usr/sbin, which an ordinary user's PATH leaves out."""
+    sbin = tmp_path / "sbin"
+    sbin.mkdir()
+    tool = sbin / "p2plab-fake-nft"
+    tool.write_text("#!/bin/sh\nexit 0\n")
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    monkeypatch.setattr(systools, "SBIN_DIRS", (str(sbin),))
+    assert systools.find("p2plab-fake-nft") == str(tool)
+    assert systools.resolve(["p2plab-fake-nft", "list", "tables"]) == [str(tool), "list", "tables"]
+    assert systools.resolve(["no-such-tool-here", "x"]) == ["no-such-tool-here", "x"]
+    with pytest.raises(LabUnavailableError, match="'no-such-tool-here'"):
+        systools.require("no-such-tool-here")
 
 
 def test_a_probe_that_explodes_becomes_an_error_row(monkeypatch):
     def boom(*a, **k):
         raise RuntimeError("kaboom")
 
-    monkeypatch.setattr(doctor.subprocess, "run", boom)
+    monkeypatch.setattr(doctor, "probe_netns", boom)
     monkeypatch.setattr(doctor, "package_version", boom)
     rows = doctor.report()  # must not raise
     errors = [r for r in rows if r.status == "error"]
     assert errors and all("kaboom" in r.detail for r in errors)
     assert {r.section for r in rows} == set(SECTIONS)
+    assert world.capabilities(refresh=True)["netns"].available is False
+
+
+def _probe_with(monkeypatch, *, root: bool, results: dict[str, tuple[int, str]]):
+    """Run the lab's real probe, with the commands it runs answering as ``results`` says (by program)."""
+    from p2plab.netns import lab, rootless
+
+    monkeypatch.setattr(rootless, "wanted", lambda: not root)
+    monkeypatch.setattr(doctor, "is_root", lambda: root)
+    monkeypatch.setattr(systools, "find", lambda tool: f"/usr/sbin/{tool}")
+
+    def fake_run(argv, **kwargs):
+        line = " ".join(map(str, argv))
+        key = next((k for k in results if k in line), None)
+        code, err = results.get(key, (0, ""))
+        return subprocess.CompletedProcess(argv, code, "", err)
+
+    monkeypatch.setattr(lab.subprocess, "run", fake_run)
+    monkeypatch.setattr(rootless.subprocess, "run", fake_run)
+    monkeypatch.setattr(rootless, "holder", lambda: None)
+    monkeypatch.setattr(rootless, "wrap", lambda argv: list(argv))
+    lab.forget()
+    try:
+        return world.capabilities(refresh=True)["netns"]
+    finally:
+        lab.forget()
 
 
 def test_rootless_without_user_namespaces_says_which_sysctl(monkeypatch):
-    monkeypatch.setattr(doctor, "is_root", lambda: False)
-    monkeypatch.setattr(doctor, "which", lambda tool: f"/usr/sbin/{tool}")
-    monkeypatch.setattr(doctor, "probe_rootless_netns", lambda: (False, "unshare -rn failed: Operation not permitted"))
+    from p2plab.netns import rootless
+
     monkeypatch.setattr(doctor, "_read_sysctl", lambda path: "0" if path.endswith("unprivileged_userns_clone") else None)
-    status = world.capabilities(refresh=True)["netns"]
+    monkeypatch.setattr(rootless, "userns_refusal", lambda err: f"this kernel has unprivileged user namespaces "
+                                                                f"switched off (unshare said: {err.strip()})")
+    status = _probe_with(monkeypatch, root=False,
+                         results={"unshare": (1, "unshare: unshare failed: Operation not permitted")})
     assert not status.available
-    assert "Operation not permitted" in status.reason
+    assert "Operation not permitted" in status.reason and "switched off" in status.reason
     assert "sudo sysctl -w kernel.unprivileged_userns_clone=1" in status.enable
-    assert doctor.RUN_AS_ROOT in status.enable
+    assert "recorded world" in status.enable
 
 
-def test_root_without_nft_says_apt_get_install_nftables(monkeypatch):
-    monkeypatch.setattr(doctor, "is_root", lambda: True)
-    monkeypatch.setattr(doctor, "which", lambda tool: None if tool == "nft" else f"/usr/sbin/{tool}")
-    monkeypatch.setattr(doctor, "probe_root_netns", lambda: (True, "ip netns add worked"))
+def test_an_ordinary_user_in_a_container_that_forbids_user_namespaces(monkeypatch):
+    status = _probe_with(monkeypatch, root=False,
+                         results={"unshare": (1, "unshare: unshare failed: Operation not permitted")})
+    assert not status.available and "refuses to let an ordinary user create user namespaces" in status.reason
+    assert "apt-get" not in status.enable and "sysctl" not in status.enable and "administrator" in status.enable
+
+
+def test_root_without_nft_is_told_the_package(monkeypatch):
+    monkeypatch.setattr(systools, "find", lambda tool: None if tool == "nft" else f"/usr/sbin/{tool}")
+    from p2plab.netns import lab, rootless
+
+    monkeypatch.setattr(rootless, "wanted", lambda: False)
+    lab.forget()
     status = world.capabilities(refresh=True)["netns"]
-    assert not status.available
-    assert status.enable == "sudo apt-get install nftables"
+    lab.forget()
+    assert not status.available and "nft is not installed" in status.reason
+    assert status.enable == systools.install_fix(["nftables"])
 
 
 def test_root_in_an_unprivileged_container(monkeypatch):
-    monkeypatch.setattr(doctor, "is_root", lambda: True)
-    monkeypatch.setattr(doctor, "which", lambda tool: f"/usr/sbin/{tool}")
-    monkeypatch.setattr(doctor, "probe_root_netns", lambda: (False, "ip netns add failed: Operation not permitted"))
-    status = world.capabilities(refresh=True)["netns"]
-    assert not status.available and "--privileged" in status.enable
+    status = _probe_with(monkeypatch, root=True,
+                         results={"netns add": (1, "mount --make-shared /run/netns failed: Operation not permitted")})
+    assert not status.available and "'ip netns add' failed" in status.reason and "--privileged" in status.enable
 
 
-def test_rootless_with_user_namespaces_runs_netns(monkeypatch):
-    monkeypatch.setattr(doctor, "is_root", lambda: False)
-    monkeypatch.setattr(doctor, "which", lambda tool: f"/usr/sbin/{tool}")
-    monkeypatch.setattr(doctor, "probe_rootless_netns", lambda: (True, "unshare --user ... worked"))
-    status = world.capabilities(refresh=True)["netns"]
-    assert status.available and status.reason.startswith("rootless")
+def test_a_kernel_without_nftables_in_namespaces(monkeypatch):
+    status = _probe_with(monkeypatch, root=True, results={"list": (1, "Error: Could not process rule")})
+    assert not status.available and "nftables does not work inside a network namespace" in status.reason
 
 
 def test_recorded_world_needs_scapy_or_pcaps(monkeypatch, tmp_path):
@@ -209,8 +271,33 @@ def test_cli_doctor_table_and_json():
 
 
 def test_doctor_leaves_no_namespace_behind():
-    if not doctor.is_root() or doctor.which("ip") is None:
-        pytest.skip("only root can list and create named network namespaces")
+    from p2plab.netns import cleanup, lab
+
+    lab.forget()
     doctor.report()
-    listing = subprocess.run([doctor.which("ip"), "netns", "list"], capture_output=True, text=True).stdout
-    assert "p2plab-doctor-" not in listing
+    left = [n for n in cleanup.list_netns() if n.startswith(("p2plab-probe-", "p2plab-doctor-"))]
+    assert not left
+
+
+def test_the_doctor_and_punch_never_disagree():
+    """What the doctor says of the netns world is what ``punch --world netns`` does, on every machine;
+    the CI runs (root, ordinary user, no namespaces) also say which verdict to expect."""
+    env = {**os.environ}
+    env.pop("P2PLAB_ROOTLESS", None)
+    doc = subprocess.run([sys.executable, "-m", "p2plab", "doctor", "--json"], capture_output=True, text=True,
+                         timeout=120, env=env)
+    netns = next(r for r in json.loads(doc.stdout) if r["section"] == "world" and r["name"] == "netns")
+    punch = subprocess.run([sys.executable, "-m", "p2plab", "punch", "--world", "netns", "--format", "json",
+                            "--nat-a", "port-restricted-cone", "--nat-b", "port-restricted-cone"],
+                           capture_output=True, text=True, timeout=120, env=env)
+    assert "Traceback" not in punch.stderr + punch.stdout
+    if netns["status"] == "ok":
+        assert punch.returncode == 0, punch.stderr
+        assert json.loads(punch.stdout)["direct"] is True
+    else:
+        assert punch.returncode != 0
+        said = (punch.stderr + punch.stdout).strip()
+        assert said.count("\n") == 0 and netns["detail"] in said  # one sentence, the doctor's reason
+    expect = os.environ.get("P2PLAB_EXPECT_NETNS")
+    if expect:
+        assert netns["status"] == ("ok" if expect == "yes" else "no"), netns

@@ -9,11 +9,15 @@ import sys
 import textwrap
 import time
 
+import pytest
+
+from p2plab import systools
 from p2plab.netns.cleanup import lab_namespaces
 
 from conftest import need, need_netns
 
 
+@pytest.mark.needs_root  # watches another process's lab, which only root labs (shared /run/netns) allow
 def test_sigint_mid_punch_removes_namespaces_tables_and_processes():
     need_netns()
     need("tcpdump")
@@ -38,8 +42,9 @@ def test_sigint_mid_punch_removes_namespaces_tables_and_processes():
     assert proc.returncode != 0  # it was interrupted, not finished
     assert not set(lab_namespaces()) & started
     # nft tables live inside the lab's namespaces, so they went with them; nothing in the root namespace:
-    assert "p2plab-" not in subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
-    assert "p2plab" not in subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+    assert "p2plab-" not in subprocess.run([systools.require("ip"), "-o", "link"], capture_output=True, text=True).stdout
+    nft = systools.require("nft")
+    assert "p2plab" not in subprocess.run([nft, "list", "tables"], capture_output=True, text=True).stdout
     ids = {ns.split("-")[1] for ns in started}  # p2plab-<lab id>-<node>
     deadline = time.time() + 5  # processes that were killed may take a moment to be reaped
     while True:

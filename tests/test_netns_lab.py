@@ -11,8 +11,9 @@ import pytest
 
 from p2plab import topology
 from p2plab.errors import LabUnavailableError, TopologyError
+from p2plab.netns import cleanup
 
-from conftest import need, need_netns
+from conftest import lab_namespaces, need, need_netns
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -55,7 +56,7 @@ def udp_exchange(lab, sender, dst, receiver, port=4000, sport=5000, bind=None, w
 
 def test_one_namespace_per_node_plus_core_with_short_unique_names(lab):
     assert set(lab.namespaces) == {"internet", "nat-a", "nat-b", "alice", "bob", "server"}
-    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    listed = lab_namespaces()  # where this process's labs live: /run/netns as root, the user namespace without
     for ns in lab.namespaces.values():
         assert re.fullmatch(rf"p2plab-{lab.id}-[a-z0-9-]+", ns)
         assert ns in listed
@@ -155,7 +156,7 @@ def test_two_labs_at_once_do_not_collide():
         assert udp_exchange(a, "alice", "192.0.2.1", "server", port=3478) == ("203.0.113.10", 5000, "hello")
         got = udp_exchange(b, "alice", "192.0.2.1", "server", port=3478)
         assert got[0] == "203.0.113.10" and 32768 <= got[1] <= 60999  # b's NAT is symmetric
-    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    listed = " ".join(lab_namespaces())
     assert a.id not in listed and b.id not in listed
 
 
@@ -206,14 +207,14 @@ def test_lab_start_is_fast():
     assert time.perf_counter() - t < 2.0
 
 
-def test_available_reports_root():
+def test_available_says_how_the_lab_runs_and_leaves_no_probe_behind():
     need_netns()
-    from p2plab.netns import available
+    from p2plab.netns import available, lab, rootless
 
+    lab.forget()
     ok, why = available()
-    assert ok and "root" in why
-    assert not [n for n in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
-                if n.startswith("p2plab-probe")]
+    assert ok and why.startswith("rootless" if rootless.wanted() else "as root") and "nft ran inside" in why
+    assert not [n for n in cleanup.list_netns() if n.startswith("p2plab-probe")]
 
 
 def test_topology_ip_ranges_used_by_the_lab_are_never_routable_outside():

@@ -10,8 +10,9 @@ is quick and ``import p2plab.doctor`` stays light.
 The last rows say which worlds can run here:
 
 * ``sim`` - the simulated network, pure Python: always.
-* ``netns`` - the real Linux lab: root with ``ip`` and ``nft`` and working network namespaces, or
-  rootless user namespaces (``unshare -rn``) with ``nft``.
+* ``netns`` - the real Linux lab: root with ``ip`` and ``nft`` and working network namespaces, or,
+  for an ordinary user, unprivileged user namespaces with ``ip``, ``nft``, ``unshare`` and
+  ``nsenter``. The doctor asks the lab's own probe, which builds and enters a namespace.
 * ``recorded`` - captures made in the real lab, read with scapy: when scapy is installed or
   ``data/`` holds pcaps.
 
@@ -24,8 +25,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
-import subprocess
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
@@ -55,10 +54,6 @@ TOOL_PURPOSE = {
     "turnserver": "coturn, a real TURN server (notebook 09)",
     "chromium": "a real browser doing ICE (notebook 10)",
 }
-# Where a tool may live although a normal user's PATH leaves it out (ip and nft sit in sbin).
-EXTRA_BIN_DIRS: tuple[str, ...] = ("/usr/local/sbin", "/usr/sbin", "/sbin")
-
-PROBE_TIMEOUT = 10.0  # seconds for each namespace probe
 
 INSTALL_HINT = "make lab   (or: .venv/bin/python -m pip install -e .)"
 # Running JupyterLab as root needs --allow-root; this is the exact command, from the course folder.
@@ -87,15 +82,10 @@ class Row:
 
 # ---------------------------------------------------------------------------------- probes
 def which(tool: str) -> str | None:
-    """Full path of ``tool`` on PATH or in the sbin folders, or None."""
-    found = shutil.which(tool)
-    if found:
-        return found
-    for folder in EXTRA_BIN_DIRS:
-        candidate = Path(folder) / tool
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    return None
+    """Full path of ``tool`` on PATH or in the sbin folders, or None (see :mod:`p2plab.systools`)."""
+    from . import systools
+
+    return systools.find(tool)
 
 
 def chromium_path() -> str | None:
@@ -120,38 +110,13 @@ def package_version(dist: str) -> str | None:
         return None
 
 
-def _run(cmd: list[str]) -> tuple[bool, str]:
-    """Run a probe command; (succeeded, first line of its complaint)."""
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=PROBE_TIMEOUT)
-    except FileNotFoundError:
-        return False, f"{cmd[0]} is not installed"
-    except subprocess.TimeoutExpired:
-        return False, f"{' '.join(cmd)} did not finish within {PROBE_TIMEOUT:g} s"
-    except OSError as exc:
-        return False, f"{' '.join(cmd)} could not start: {exc.strerror or exc}"
-    message = (proc.stderr or proc.stdout or "").strip().splitlines()
-    return proc.returncode == 0, (message[0] if message else f"exit status {proc.returncode}")
+def probe_netns() -> tuple[bool, str]:
+    """Can the real lab run here? The lab's own probe (:func:`p2plab.netns.lab.available`): it makes a
+    namespace exactly as a lab does (as root, or rootless inside a user namespace), enters it and runs
+    ``nft`` inside, so the doctor and ``punch --world netns`` never disagree."""
+    from .netns.lab import available
 
-
-def probe_root_netns() -> tuple[bool, str]:
-    """As root: can ``ip netns add`` make (and delete) a namespace?"""
-    ip = which("ip")
-    if ip is None:
-        return False, "ip (iproute2) is not installed"
-    name = f"p2plab-doctor-{os.getpid()}"
-    ok, why = _run([ip, "netns", "add", name])
-    if ok:
-        _run([ip, "netns", "del", name])
-        return True, f"ip netns add {name} worked (and was deleted)"
-    return False, f"ip netns add failed: {why}"
-
-
-def probe_rootless_netns() -> tuple[bool, str]:
-    """Without root: can this user make the user, network and mount namespaces a rootless lab needs?"""
-    from .netns.rootless import possible
-
-    return possible()
+    return available()
 
 
 def _read_sysctl(path: str) -> str | None:
@@ -170,6 +135,19 @@ def userns_fix() -> str:
     if _read_sysctl("/proc/sys/user/max_user_namespaces") == "0":
         return "sudo sysctl -w user.max_user_namespaces=15000"
     return "sudo sysctl -w kernel.unprivileged_userns_clone=1"
+
+
+def netns_fix(why: str) -> str:
+    """The step that would enable the real lab for this user, given why the probe said no."""
+    if "not installed" in why:
+        return why.rsplit(": ", 1)[-1]
+    if is_root():
+        return ("run in a privileged container: docker run --privileged ... (or --cap-add SYS_ADMIN "
+                "--cap-add NET_ADMIN); until then the recorded world runs the real-lab cells")
+    if "switched off" in why:
+        return f"an administrator can run: {userns_fix()}; until then the recorded world runs the real-lab cells"
+    return ("nothing you can change from inside: ask the administrator to allow user namespaces here "
+            "(or to run the course as root); the recorded world runs the real-lab cells meanwhile")
 
 
 def repo_root() -> Path:
@@ -256,25 +234,21 @@ def _system_rows() -> list[Row]:
         rows.append(Row("system", "network namespaces", NO, "network namespaces exist only on Linux",
                         "use a Linux machine or VM (the sim and recorded worlds run everywhere)"))
         return rows
-    if root:
-        ok, why = probe_root_netns()
-        fix = "" if ok else ("sudo apt-get install iproute2" if which("ip") is None else
-                             "run in a privileged container: docker run --privileged ... "
-                             "(or --cap-add SYS_ADMIN --cap-add NET_ADMIN)")
-    else:
-        ok, why = probe_rootless_netns()
-        fix = "" if ok else f"{userns_fix()}   (or run JupyterLab as root: {RUN_AS_ROOT})"
+    ok, why = probe_netns()
+    fix = "" if ok else netns_fix(why)
     rows.append(Row("system", "network namespaces", OK if ok else NO, why, fix))
     return rows
 
 
 def _tool_rows() -> list[Row]:
+    from . import systools
+
     rows = []
     for tool, pkg in TOOLS.items():
         path = chromium_path() if tool == "chromium" else which(tool)
         purpose = TOOL_PURPOSE[tool]
         rows.append(Row("tool", tool, OK, f"{path} - {purpose}") if path
-                    else Row("tool", tool, MISSING, f"not found - {purpose}", f"sudo apt-get install {pkg}"))
+                    else Row("tool", tool, MISSING, f"not found - {purpose}", systools.install_fix([pkg])))
     return rows
 
 

@@ -434,24 +434,61 @@ class RealRun:
 
 
 def real_run(name: str, live: bool | None = None) -> RealRun:
-    """Run scenario ``name`` in the real lab if this machine can (or ``live=True``), else load the recording.
+    """Run scenario ``name`` in the real lab if this machine can, else load its recording.
 
-    ``.sentence`` says which world ran; ``.facts()`` describes the result in world-independent words.
+    Never raises because of the machine: whatever stops the real lab here (not Linux, no user
+    namespaces, a tool missing, a lab that fails to build or run), the recording of the same
+    scenario is loaded and ``.sentence`` says, in one sentence, why and what would enable the real lab.
+    ``P2PLAB_WORLD=netns`` (or ``live=True``) insists on the real lab and turns that into an error;
+    ``P2PLAB_WORLD=recorded`` (or ``live=False``) always loads the recording.
+    ``.facts()`` describes the result in words that are the same whichever world ran.
     """
+    import os
+
+    from .world import ENV_VAR, choose_world
+
     if name not in SCENARIOS:
         raise ConfigurationError(f"unknown scenario {name!r}; choose from {', '.join(SCENARIOS)}")
+    insist = live is True or os.environ.get(ENV_VAR, "").strip().lower() == "netns"
+    why, enable = "", ""
     if live is None:
-        from .world import choose_world
+        choice = choose_world("netns")
+        live = choice.name == "netns"
+        if not live and insist:
+            from .errors import LabUnavailableError
 
-        live = choose_world("netns").name == "netns"
+            raise LabUnavailableError(f"{ENV_VAR}=netns insists on the real lab, which cannot run here: "
+                                      f"{choice.reason}. Unset {ENV_VAR} to use the recordings")
+        if not live and choice.preferred != "netns":
+            why = f"{ENV_VAR}={choice.preferred} asks for the recordings"
+        elif not live:
+            from .world import capabilities
+
+            why = f"this machine cannot run the real lab: {choice.reason}"
+            enable = capabilities()["netns"].enable
+    elif not live:
+        why = "live=False asks for the recording"
     if live:
-        trace, out = SCENARIOS[name].run()
-        return RealRun(name, trace, out, "netns",
-                       f"Ran '{name}' just now in the real Linux lab (netns world): {len(trace)} packet events.")
+        try:
+            trace, out = SCENARIOS[name].run()
+        except Exception as exc:  # noqa: BLE001 - any failure of the real lab falls back to the recording
+            if insist:
+                raise
+            why = f"the real lab failed while running it ({type(exc).__name__}: {_first_line(exc)})"
+            enable = "run python -m p2plab doctor, and report this to the course's authors"
+        else:
+            return RealRun(name, trace, out, "netns",
+                           f"Ran '{name}' just now in the real Linux lab (netns world): {len(trace)} packet events.")
     trace = load(name)
-    return RealRun(name, trace, outcome(name), "recorded",
-                   f"This machine cannot run the real lab, so this is the recording data/{name}.pcap, "
-                   f"made in the netns world: {len(trace)} packet events.")
+    sentence = (f"This is the recording data/{name}.pcap, made in the real Linux lab (netns world), "
+                f"{len(trace)} packet events, because {why}")
+    sentence += f". To run it live here: {enable}." if enable else "."
+    return RealRun(name, trace, outcome(name), "recorded", sentence)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else "no message"
 
 
 def _cmd(args: argparse.Namespace) -> int:

@@ -5,7 +5,8 @@ The course runs every scenario in one of three worlds:
 * ``"sim"`` - :mod:`p2plab.sim`, a deterministic simulated network inside Python. Runs everywhere,
   and every run gives the same packets.
 * ``"netns"`` - :mod:`p2plab.netns`, real Linux network namespaces with nftables NAT. Needs root
-  or, without root, unprivileged user namespaces; plus ``ip`` and ``nft``.
+  or, without root, unprivileged user namespaces; plus ``ip`` and ``nft`` (found in the sbin folders
+  too, where Debian puts them).
 * ``"recorded"`` - captures made in the real lab and shipped in ``data/``, read with scapy.
 
 A notebook asks for the world it would like; it gets that one when this machine can run it, and
@@ -95,25 +96,8 @@ def _netns_status() -> WorldStatus:
     if platform.system() != "Linux":
         return WorldStatus("netns", False, f"network namespaces exist only on Linux (this is {platform.system()})",
                            "use a Linux machine or VM")
-    missing = [(tool, pkg) for tool, pkg in (("ip", "iproute2"), ("nft", "nftables")) if doctor.which(tool) is None]
-    root = doctor.is_root()
-    no_ip = doctor.which("ip") is None
-    if root and no_ip:
-        ok, why = False, "ip (iproute2) is not installed"
-    elif root:
-        ok, why = doctor.probe_root_netns()
-    else:  # rootless: every lab namespace inside one user namespace (p2plab.netns.rootless)
-        ok, why = doctor.probe_rootless_netns()
-    if ok and not missing:
-        how = "as root" if root else "rootless, in a user namespace"
-        return WorldStatus("netns", True, f"{how}: {why}; ip and nft are installed")
-    problems = [] if ok else [why]
-    problems += [f"{tool} ({pkg}) is not installed" for tool, pkg in missing if f"{tool} ({pkg})" not in why]
-    fixes = [f"sudo apt-get install {' '.join(pkg for _, pkg in missing)}"] if missing else []
-    if not ok and not (root and no_ip):
-        fixes.append("run in a privileged container (docker run --privileged ...)" if root
-                     else f"{doctor.userns_fix()}, or run JupyterLab as root: {doctor.RUN_AS_ROOT}")
-    return WorldStatus("netns", False, "; ".join(problems), "; then ".join(fixes))
+    ok, why = doctor.probe_netns()  # the lab's own probe: builds, enters and tests a namespace
+    return WorldStatus("netns", ok, why, "" if ok else doctor.netns_fix(why))
 
 
 def _recorded_status() -> WorldStatus:

@@ -53,13 +53,11 @@ class Capture:
         self.stats: dict[str, str] = {}
 
     def start(self, lab: Lab, timeout: float = 5.0) -> None:
-        import shutil
-
+        from .. import systools
         from . import rootless
 
         self.rootless = rootless.wanted()
-        if shutil.which("tcpdump") is None and not self.rootless:
-            raise LabUnavailableError("tcpdump is missing: apt-get install tcpdump (or run without capture)")
+        tcpdump = "" if self.rootless else systools.require("tcpdump")
         self.epoch = time.time()
         for node, ns in lab.namespaces.items():
             path = lab.workdir / f"{node}.pcap"
@@ -72,7 +70,8 @@ class Capture:
                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                     start_new_session=True)
                 continue
-            argv = ["tcpdump", "-i", "any", "-y", "LINUX_SLL2", "--immediate-mode", "-U", "-n", "-s", "0",
+            argv = [tcpdump, "-i", "any", "-y", "LINUX_SLL2", "--immediate-mode", "--time-stamp-precision=nano",
+                    "-U", "-n", "-s", "0",
                     "-Z", "root", "-w", str(path), "ip and not igmp"]
             with cleanup.in_netns(ns):
                 self.ifindex[node] = dict(socket.if_nameindex())

@@ -109,7 +109,10 @@ def cmd_exec(args) -> int:
     nodes = rec.get("nodes", {})
     if args.host not in nodes:
         raise LabUnavailableError(f"lab {rec['id']} has no host {args.host!r}; hosts: {', '.join(nodes)}")
-    return subprocess.call(["ip", "netns", "exec", nodes[args.host], *cmd])
+    from .. import systools
+    from . import rootless
+
+    return subprocess.call(rootless.wrap(["ip", "netns", "exec", nodes[args.host], *systools.resolve(list(cmd))]))
 
 
 def cmd_down(args) -> int:

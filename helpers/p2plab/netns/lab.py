@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .. import systools
 from ..errors import LabUnavailableError, TopologyError
 from ..topology import INTERNET, Topology
 from . import cleanup, nftables, rootless
@@ -275,7 +276,7 @@ class Lab:
         procs = [(ns, subprocess.Popen(rootless.wrap(["ip", "-n", ns, "-batch", "-"]), stdin=subprocess.PIPE,
                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE))
                  for ns in per_ns]
-        procs += [(ns, subprocess.Popen(rootless.wrap(["ip", "netns", "exec", ns, "nft", "-f", "-"]), stdin=subprocess.PIPE,
+        procs += [(ns, subprocess.Popen(rootless.wrap(["ip", "netns", "exec", ns, systools.require("nft"), "-f", "-"]), stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE))
                   for ns in nft]
         scripts = {**{id(p): "\n".join(per_ns[ns]) + "\n" for ns, p in procs[:len(per_ns)]},
@@ -357,7 +358,7 @@ class Lab:
         self._check_running()
         if isinstance(argv, str):
             argv = ["sh", "-c", argv]
-        return rootless.wrap(["ip", "netns", "exec", self.ns(host), *map(str, argv)])
+        return rootless.wrap(["ip", "netns", "exec", self.ns(host), *systools.resolve(list(argv))])
 
     def exec(self, host: str, argv: list[str] | str, *, check: bool = False, timeout: float | None = 30.0,
              input: str | bytes | None = None, text: bool = True) -> subprocess.CompletedProcess:
@@ -449,14 +450,12 @@ class Lab:
         if node is None or node.kind not in ("nat",):
             nats = ", ".join(n.name for n in self.topology.nats()) or "none"
             raise TopologyError(f"{nat!r} is not a NAT of this lab (NATs: {nats})")
-        r = self.exec(nat, ["conntrack", "-L", "-o", "extended"])
-        if r.returncode and "command not found" in (r.stderr or ""):
-            raise LabUnavailableError("the conntrack tool is missing: apt-get install conntrack")
+        r = self.exec(nat, [systools.require("conntrack"), "-L", "-o", "extended"])
         return conntrack_table(r.stdout, node, self.epoch)
 
     def nft_ruleset(self, nat: str) -> str:
         """The live nftables ruleset of a NAT router."""
-        return self.exec(nat, ["nft", "list", "ruleset"]).stdout
+        return self.exec(nat, [systools.require("nft"), "list", "ruleset"]).stdout
 
     def addresses(self) -> pd.DataFrame:
         """Every interface: node, namespace, kernel name, label, role, addresses."""
@@ -551,34 +550,72 @@ def _wait_ready(proc: LabProcess, timeout: float = 10.0) -> None:
                               f"{proc.popen.returncode}): {buf.decode(errors='replace')} {err[-3000:]}")
 
 
+_probe_results: dict[bool, tuple[bool, str]] = {}  # rootless? -> answer
+
+
 def available(quick: bool = False) -> tuple[bool, str]:
-    """Can this machine run the real lab? ``(ok, explanation)`` for ``python -m p2plab doctor``."""
+    """Can this machine run the real lab? ``(ok, explanation)``, the explanation naming the cause and a fix.
+
+    The answer comes from :func:`probe`, which does what a lab does (once per process; ``quick``
+    is accepted for compatibility and changes nothing). ``python -m p2plab doctor``, the worlds and
+    ``punch --world netns`` all ask here, so they never disagree.
+    """
+    key = rootless.wanted()
+    if key not in _probe_results:
+        _probe_results[key] = probe()
+    return _probe_results[key]
+
+
+def forget() -> None:
+    """Probe again on the next :func:`available` (after installing a tool or changing a setting)."""
+    _probe_results.clear()
+    systools.forget()
+
+
+def probe() -> tuple[bool, str]:
+    """Do, in miniature, what every lab does: create a namespace the way the lab will (as root, or inside
+    this process's user namespace without root), enter it the same way, run ``nft`` there, delete it."""
     if not sys.platform.startswith("linux"):
-        return False, f"the real lab needs Linux network namespaces; this is {sys.platform}: use the simulator"
-    missing = [t for t in ("ip", "nft") if shutil.which(t) is None]
-    if missing:
-        return False, (f"missing {', '.join(missing)}: install iproute2 and nftables "
-                       "(sudo apt-get install iproute2 nftables), or use the simulator")
+        return False, (f"the real lab needs Linux network namespaces and this is {sys.platform}: "
+                       "the course uses the recorded world and the simulator here")
+    absent = systools.missing(["ip", "nft"] if not rootless.wanted() else ["ip", "nft", "unshare", "nsenter"])
+    if absent:
+        pkgs = [systools.PACKAGES.get(t, t) for t in absent]
+        return False, (f"{', '.join(absent)} {'is' if len(absent) == 1 else 'are'} not installed "
+                       f"(looked on PATH and in {', '.join(systools.SBIN_DIRS[:3])}): {systools.install_fix(pkgs)}")
+    how = "as root" if not rootless.wanted() else "rootless, in a user namespace"
     if rootless.wanted():
         ok, why = rootless.possible()
         if not ok:
-            return False, (f"not root, and {why}: run as root (sudo), allow unprivileged user namespaces, "
-                           "or use the simulator and the recorded pcaps")
-        return True, f"rootless: {why}; iproute2 and nftables are installed"
-    if quick:
-        return True, "root with iproute2 and nftables"
-    probe = f"p2plab-probe-{os.getpid()}"
-    r = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
+            return False, f"not root, and {why}. The recorded world and the simulator work without them"
+        try:
+            rootless.holder()
+        except LabUnavailableError as exc:
+            return False, f"not root, and the user namespace for the lab could not be made: {exc}"
+    name = f"p2plab-probe-{os.getpid()}-{secrets.token_hex(2)}"
+    ip, nft = systools.require("ip"), systools.require("nft")
+
+    def run(argv: list[str]) -> subprocess.CompletedProcess:
+        return subprocess.run(rootless.wrap(argv), capture_output=True, text=True, timeout=20)
+
+    def said(r: subprocess.CompletedProcess) -> str:
+        return " ".join((r.stderr or r.stdout or f"exit status {r.returncode}").split())[:200]
+
+    r = run([ip, "netns", "add", name])
     if r.returncode:
-        return False, f"'ip netns add' failed ({r.stderr.strip()}): this container may lack CAP_SYS_ADMIN"
+        fix = ("this container lacks CAP_SYS_ADMIN/CAP_NET_ADMIN: run it privileged (docker run --privileged ...)"
+               if not rootless.wanted() else "entering the user namespace failed")
+        return False, f"{how}: 'ip netns add' failed ({said(r)}): {fix}"
     try:
-        r = subprocess.run(["ip", "netns", "exec", probe, "nft", "list", "tables"], capture_output=True, text=True)
+        r = run([ip, "netns", "exec", name, nft, "list", "tables"])
         if r.returncode:
-            return False, f"nftables does not work in a namespace ({r.stderr.strip()})"
+            return False, (f"{how}: nftables does not work inside a network namespace ({said(r)}): this kernel "
+                           "may lack nf_tables; the recorded world works without it")
     finally:
-        subprocess.run(["ip", "netns", "del", probe], capture_output=True)
-    extras = [t for t in ("tcpdump", "conntrack") if shutil.which(t) is None]
-    msg = "root: network namespaces and nftables work, the real Linux lab can run"
+        run([ip, "netns", "del", name])
+    extras = systools.missing(["conntrack"] + ([] if rootless.wanted() else ["tcpdump"]))
+    msg = f"{how}: a namespace was made, entered and nft ran inside it (ip and nft are installed)"
     if extras:
-        msg += f" (without {', '.join(extras)}: no captures/conntrack tables; apt-get install {' '.join(extras)})"
+        msg += (f"; without {', '.join(extras)} there are no conntrack tables/captures "
+                f"({systools.install_fix([systools.PACKAGES.get(t, t) for t in extras])})")
     return True, msg
