@@ -91,3 +91,80 @@ def test_signaling_delay_and_str():
     assert r.success and r.direct
     assert r.time > 0.2
     assert "DIRECT" in str(r) and r.as_dict()["success"]
+
+
+# -- the application's side --------------------------------------------------------------------------------
+def _runner(r, name):
+    return next(x for x in r.network.runners if x.protocol is r.agents[name])
+
+
+def _exchange(r, lines=(b"hi bob", b"how are you?"), reply=b"fine, alice"):
+    """Alice sends ``lines``, Bob one ``reply``, through the public API; returns what each received."""
+    net = r.network
+    ra, rb = _runner(r, "alice"), _runner(r, "bob")
+    start_a, start_b = len(ra.events), len(rb.events)
+    for line in lines:
+        ra.call(r.agents["alice"].send_data, line)
+    rb.call(r.agents["bob"].send_data, reply)
+    net.run(until=net.now + 1.0)
+    got_b = [e for e in rb.events[start_b:] if e.kind == "data"]
+    got_a = [e for e in ra.events[start_a:] if e.kind == "data"]
+    return got_a, got_b
+
+
+def test_application_data_on_a_direct_pair():
+    r = run_ice("port-restricted-cone", "port-restricted-cone", seed=0)
+    got_a, got_b = _exchange(r)
+    assert [e.data["data"] for e in got_b] == [b"hi bob", b"how are you?"]
+    assert [e.data["data"] for e in got_a] == [b"fine, alice"]
+    assert all(e.on_selected for e in got_a + got_b)
+    assert got_b[0].source == r.agents["bob"].selected.remote.addr == ("203.0.113.10", 5000)
+
+
+@pytest.mark.skipif(not turn_available(), reason="p2plab.turn (TurnClient/TurnServer) is not available yet")
+def test_application_data_on_a_relayed_pair_and_close_deletes_the_allocations():
+    from p2plab.turn import TurnServer
+
+    r = run_ice("symmetric", "symmetric", seed=0)
+    kinds = {r.agents[n].selected.local.type for n in ("alice", "bob")}
+    assert "relay" in kinds  # one side sends from its relay (Send indications), the other to it
+    got_a, got_b = _exchange(r)
+    assert [e.data["data"] for e in got_b] == [b"hi bob", b"how are you?"]
+    assert [e.data["data"] for e in got_a] == [b"fine, alice"]
+    relayed_side = next(n for n in ("alice", "bob") if r.agents[n].selected.local.type == "relay")
+    got = got_a if relayed_side == "alice" else got_b
+    assert all(e.local.type == "relay" for e in got)  # it came in through the TURN allocation
+    server = next(x.protocol for x in r.network.runners if isinstance(x.protocol, TurnServer))
+    assert len(server.allocations) == 2
+    r.close()
+    assert server.allocations == {}
+    for name in ("alice", "bob"):
+        ag = r.agents[name]
+        assert ag.state == "closed" and ag.released and ag.next_timer() is None
+        released = [e for e in _runner(r, name).events if e.kind == "released"]
+        assert len(released) == 1 and released[0].ok and "deleted the allocation" in released[0].why
+    assert not server.local_addresses() - {("192.0.2.1", 3479)}  # relay ports closed too
+
+
+def test_consent_in_the_simulator_notices_a_silent_peer():
+    r = run_ice("full-cone", "restricted-cone", seed=1, turn=False, consent=True)
+    net, a = r.network, r.agents["alice"]
+    net.run(until=net.now + 20.0)
+    assert a.stats["consent-answers"] >= 3 and a.state == "completed"
+    rb = _runner(r, "bob")
+    for sock in rb.sockets.values():  # bob's program hangs: it reads and answers nothing any more
+        sock.on_datagram = lambda *args, **kwargs: None
+    r.agents["bob"].cancel_timers()
+    silent_at = net.now
+    net.run(until=net.now + 40.0)
+    lost = [e for e in _runner(r, "alice").events if e.kind == "consent-lost"]
+    assert len(lost) == 1
+    assert 24.0 <= lost[0].time - silent_at <= 30.0
+    assert a.state == "failed" and not r.agents["bob"].consent_lost
+
+
+def test_both_controlled_in_the_simulator_is_repaired():
+    r = run_ice(alice_controlling=False, bob_controlling=False, tie_breakers=(5, 10))
+    assert r.success and r.roles == {"alice": "controlled", "bob": "controlling"}
+    assert any(e.kind == "role-switch" for e in r.events["bob"])
+    assert not any(e.kind == "role-switch" for e in r.events["alice"])

@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from .agent import IceAgent, IceConfig
+from .agent import IceAgent, IceConfig, IceStateError
 from .candidates import (
     CANDIDATE_TYPES,
     TYPE_PREFERENCES,
@@ -25,7 +25,7 @@ from .checklist import PAIR_STATES, CandidatePair, CheckList, pair_priority
 from .run import REPORT_COLUMNS, IceResult, run_ice, turn_available
 
 __all__ = [
-    "IceAgent", "IceConfig", "Candidate", "candidate_priority", "compute_foundation", "prune_redundant",
+    "IceAgent", "IceConfig", "IceStateError", "Candidate", "candidate_priority", "compute_foundation", "prune_redundant",
     "TYPE_PREFERENCES", "CANDIDATE_TYPES", "CandidatePair", "CheckList", "pair_priority", "PAIR_STATES",
     "run_ice", "IceResult", "turn_available", "REPORT_COLUMNS",
 ]
