@@ -394,7 +394,8 @@ class IceAgent(DatagramProtocol):
         It is paired with the local host and relayed candidates (server-reflexive ones are
         checked from their base), the new pairs join the checklist (Waiting when no other pair of
         their foundation is waiting or in progress, else Frozen) and the checks go on. Returns the
-        best new pair, or None when the candidate was already known.
+        best new pair, or None when the candidate was already known. A candidate a check
+        revealed first (peer-reflexive) takes the signalled type and priority (RFC 8838 11.4).
         """
         if now is not None:
             self.now = now
@@ -408,11 +409,24 @@ class IceAgent(DatagramProtocol):
         if self.remote_end_of_candidates:
             raise IceStateError(f"{self.name}: the peer's candidates were declared complete (end_of_candidates, or "
                                 f"set_remote without trickle); use IceConfig(trickle=True) to trickle candidates")
-        if any(c.addr == candidate.addr and c.component == candidate.component for c in self.remote_candidates):
+        known = next((c for c in self.remote_candidates
+                      if c.addr == candidate.addr and c.component == candidate.component), None)
+        if known is not None:
+            if known.type == PRFLX and candidate.type != PRFLX:
+                # RFC 8838 11.4: a check found it first; the signalled candidate replaces the
+                # peer-reflexive one in place (its pairs stay, with the signalled priority)
+                known.type, known.priority = candidate.type, candidate.priority
+                known.foundation, known.related = candidate.foundation, candidate.related
+                known.origin = f"{known.origin}; later signalled as a {candidate.type} candidate"
+                for p in self.all_pairs():
+                    if p.remote is known:
+                        p.compute_priority(self.controlling)
+                self.checklist.sort()
+                self.emit("remote-candidate", candidate=known, replaced_prflx=True, agent=self.name)
             return None
         rc = replace(candidate)
         self.remote_candidates.append(rc)
-        self.emit("remote-candidate", candidate=rc, agent=self.name)
+        self.emit("remote-candidate", candidate=rc, replaced_prflx=False, agent=self.name)
         if self.state not in ("checking", "completed"):
             return None  # the checklist is formed with it when the checks start
         new = self._pair_remote(rc)
