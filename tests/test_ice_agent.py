@@ -121,7 +121,11 @@ def test_role_conflict_the_larger_tie_breaker_stays_controlling_and_the_other_ge
     assert b.controlling
     a.datagram_received(raw, B_ADDR, 0.02)
     assert not a.controlling  # RFC 8445 7.2.5.1: the 487 makes alice switch
+    assert a.tie_breaker != 5  # RFC 8445 16.1: and change her tie-breaker
     assert any(e.kind == "role-switch" for e in a.events())
+    a.handle_timer(a.next_timer())
+    retry = StunMessage.decode(a.datagrams_to_send()[0][0])  # the pair is checked again, in her new role
+    assert retry.get(ICE_CONTROLLED) == a.tie_breaker and ICE_CONTROLLING not in retry
     _wire(a, b)
     assert a.state == b.state == "completed"
     assert (a.role, b.role) == ("controlled", "controlling")

@@ -163,8 +163,17 @@ def test_consent_in_the_simulator_notices_a_silent_peer():
     assert a.state == "failed" and not r.agents["bob"].consent_lost
 
 
-def test_both_controlled_in_the_simulator_is_repaired():
-    r = run_ice(alice_controlling=False, bob_controlling=False, tie_breakers=(5, 10))
-    assert r.success and r.roles == {"alice": "controlled", "bob": "controlling"}
-    assert any(e.kind == "role-switch" for e in r.events["bob"])
-    assert not any(e.kind == "role-switch" for e in r.events["alice"])
+@pytest.mark.parametrize("both", ["controlling", "controlled"])
+@pytest.mark.parametrize("ties", [(5, 10), (10, 5), (7, 7)])
+def test_role_conflicts_in_the_simulator_end_with_one_controlling_agent(both, ties):
+    """RFC 8445 7.3.1.1 / 7.2.5.1: the larger tie-breaker controls; equal ones are redrawn after a 487."""
+    kw = {"bob_controlling": True} if both == "controlling" else {"alice_controlling": False, "bob_controlling": False}
+    r = run_ice(tie_breakers=ties, turn=False, **kw)
+    assert r.success
+    assert sorted(r.roles.values()) == ["controlled", "controlling"]
+    if ties[0] != ties[1]:
+        winner = "alice" if ties[0] > ties[1] else "bob"
+        assert r.roles[winner] == "controlling"
+    else:  # a tie: both answer 487 and both draw new tie-breakers (RFC 8445 16.1)
+        assert any("487" in e.why for ev in r.events.values() for e in ev if e.kind == "role-switch")
+    assert r.agents["alice"].selected.remote.addr == r.agents["bob"].selected.local.addr

@@ -907,6 +907,9 @@ class IceAgent(DatagramProtocol):
             if code == ROLE_CONFLICT:  # RFC 8445 7.2.5.1
                 if ct.controlling == self.controlling:
                     self._switch_role(not ct.controlling, "the peer answered 487 Role Conflict")
+                    # RFC 8445 16.1: after a 487 the agent MUST change its tie-breaker (drawn from
+                    # the auxiliary generator, so the checks' transaction IDs stay as they were)
+                    self.tie_breaker = self._consent_rng.getrandbits(64)
                 pair.set_state(WAITING, self.now)
                 if pair not in self.checklist.triggered:
                     self.checklist.triggered.append(pair)
