@@ -328,3 +328,30 @@ def test_trickle_fails_only_after_end_of_candidates():
     plain.set_remote("peer", "p" * 22, [dead], now=0.0)
     with pytest.raises(IceStateError, match="trickle=True"):
         plain.add_remote_candidate(Candidate.make("host", ("198.51.100.78", 9)))
+
+
+def test_ice_restart_new_credentials_checks_again_and_data_keeps_flowing():
+    a, b = _pair()
+    _wire(a, b)
+    old_pair, old_ufrag = a.selected, a.ufrag
+    t = max(a.now, b.now) + 1.0
+    pa, pb = a.restart(t), b.restart(t)  # RFC 8445 section 9: both sides restart
+    assert pa["ufrag"] != old_ufrag and a.state == "gathered" and a.selected is None and a.generation == 1
+    assert a.controlling and not b.controlling  # the roles are kept
+    a.send_data(b"still here", t)  # the old pair carries data until a new one is selected
+    assert a.datagrams_to_send() == [(b"still here", B_ADDR)] and a.data_pair is old_pair
+    a.set_remote(pb["ufrag"], pb["password"], pb["candidates"], now=t)
+    b.set_remote(pa["ufrag"], pa["password"], pa["candidates"], now=t)
+    with pytest.raises(IceStateError, match="call restart"):  # new parameters without a restart
+        b.set_remote(pa["ufrag"], pa["password"], pa["candidates"], now=t)
+    a.handle_timer(a.next_timer())
+    (check, _), = a.datagrams_to_send()
+    assert StunMessage.decode(check).get(USERNAME) == f"{pb['ufrag']}:{pa['ufrag']}"
+    b.datagram_received(check, A_ADDR, a.now)
+    b.datagrams_to_send()
+    _wire(a, b, until=a.now + 5.0)
+    assert a.state == b.state == "completed" and a.selected is not old_pair
+    assert a.selected.remote.addr == B_ADDR and a.data_pair is a.selected and a.previous_selected is None
+    stale = StunMessage(BINDING, REQUEST, attributes=[(USERNAME, f"{old_ufrag}:x"), (PRIORITY, 1)])
+    a.datagram_received(stale.encode(key=short_term_key(a.password), fingerprint=True), B_ADDR, a.now)
+    assert StunMessage.decode(a.datagrams_to_send()[0][0]).error[0] == 401  # the old ufrag is gone

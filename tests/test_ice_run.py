@@ -177,3 +177,38 @@ def test_role_conflicts_in_the_simulator_end_with_one_controlling_agent(both, ti
     else:  # a tie: both answer 487 and both draw new tie-breakers (RFC 8445 16.1)
         assert any("487" in e.why for ev in r.events.values() for e in ev if e.kind == "role-switch")
     assert r.agents["alice"].selected.remote.addr == r.agents["bob"].selected.local.addr
+
+
+@pytest.mark.skipif(not turn_available(), reason="p2plab.turn (TurnClient/TurnServer) is not available yet")
+def test_a_relayed_session_outlives_the_5_minute_turn_permission():
+    """Consent checks run every 4-6 s for 10 minutes; the relay keeps forwarding because the agent
+    renews the TURN permission (300 s lifetime, RFC 8656) before it expires."""
+    r = run_ice("symmetric", "symmetric", seed=0, consent=True)
+    net = r.network
+    net.run(until=net.now + 600.0)
+    for name in ("alice", "bob"):
+        ag = r.agents[name]
+        assert ag.state == "completed" and not ag.consent_lost, ag.failed_reason
+        assert ag.stats["consent-answers"] >= 100
+    got_a, got_b = _exchange(r)
+    assert [e.data["data"] for e in got_b] == [b"hi bob", b"how are you?"]
+    assert [e.data["data"] for e in got_a] == [b"fine, alice"]
+
+
+def test_ice_restart_in_the_simulator_moves_to_a_new_pair_without_losing_data():
+    r = run_ice("full-cone", "restricted-cone", seed=2, turn=False, consent=True)
+    net, a, b = r.network, r.agents["alice"], r.agents["bob"]
+    ra, rb = _runner(r, "alice"), _runner(r, "bob")
+    net.run(until=net.now + 10.0)
+    old = a.selected
+    pa, pb = ra.call(a.restart), rb.call(b.restart)
+    ra.call(a.send_data, b"during the restart")
+    ra.call(a.set_remote, pb["ufrag"], pb["password"], pb["candidates"])
+    rb.call(b.set_remote, pa["ufrag"], pa["password"], pa["candidates"])
+    net.run(until=net.now + 10.0)
+    assert a.state == b.state == "completed" and a.generation == b.generation == 1
+    assert a.selected is not old and a.selected.remote.addr == old.remote.addr
+    got = [e.data["data"] for e in rb.events if e.kind == "data"]
+    assert got == [b"during the restart"]
+    net.run(until=net.now + 60.0)
+    assert not a.consent_lost and not b.consent_lost  # consent checks use the new credentials

@@ -90,6 +90,7 @@ TR = 15.0  # RFC 8445 section 11: keepalive interval when consent freshness is o
 CONSENT_INTERVAL = 5.0  # RFC 7675 section 5.1: consent checks every 5 s, randomised to 0.8-1.2 times
 CONSENT_TIMEOUT = 30.0  # RFC 7675 section 5.1: consent expires 30 s after the last answer
 ROLE_CONFLICT = 487
+PERMISSION_REFRESH = 240.0  # TURN permissions last 300 s (RFC 8656 section 9): renew a minute early
 FORBIDDEN = 403  # RFC 7675 section 5.1: a 403 answer to a consent check revokes consent at once
 
 
@@ -241,6 +242,8 @@ class IceAgent(DatagramProtocol):
         self.consent_at: float | None = None  # last authenticated answer on the selected pair
         self.consent_lost = False
         self.remote_end_of_candidates = not self.config.trickle
+        self.previous_selected: CandidatePair | None = None  # during an ICE restart: the old pair
+        self.generation = 0  # ICE restarts so far
         self.transactions: dict[bytes, CheckTransaction] = {}
         self.pair_tids: dict[int, list[bytes]] = {}  # id(pair) -> transaction IDs of its checks
 
@@ -282,6 +285,9 @@ class IceAgent(DatagramProtocol):
             self.now = now
         if self.state == "closed":
             raise IceStateError(f"{self.name}: the agent is closed; create a new IceAgent for a new session")
+        if self.remote_ufrag is not None and self.state in ("checking", "completed", "failed"):
+            raise IceStateError(f"{self.name}: the peer's parameters were set already and the checks ran; new "
+                                f"ones mean an ICE restart: call restart() first (and send the peer its result)")
         self.remote_ufrag, self.remote_password = ufrag, password
         self.remote_candidates = [replace(c) for c in candidates]
         if end_of_candidates is not None:
@@ -321,18 +327,73 @@ class IceAgent(DatagramProtocol):
         if self.state == "closed":
             raise IceStateError(f"{self.name}: the agent is closed; start a new ICE session to send again")
         if self.consent_lost:
-            raise IceStateError(f"{self.name}: consent to send on {self.selected} was lost ({self.failed_reason}); "
+            raise IceStateError(f"{self.name}: consent to send on {self.data_pair} was lost ({self.failed_reason}); "
                                 f"RFC 7675 forbids sending there: restart ICE or start a new session")
-        if self.selected is None:
+        if self.data_pair is None:
             raise IceStateError(f"{self.name}: no candidate pair is selected yet (state {self.state!r}): wait for "
                                 f"the 'completed' event before sending application data")
         if is_stun(data):
             raise ConfigurationError("these bytes look like a STUN message (first byte < 0x40 and the magic cookie "
                                      "0x2112A442 at offset 4); the peer would read them as STUN, not as data: "
                                      "frame application data so that it does not start like STUN")
-        pair = self.selected
+        pair = self.data_pair
         self.stats["data-sent"] += 1
         self._send_via(pair.local, data, pair.remote.addr)
+
+    @property
+    def data_pair(self) -> CandidatePair | None:
+        """The pair application data uses: the selected one or, during an ICE restart, the pair
+        selected before it (RFC 8445 section 9: data keeps flowing until a new pair is selected)."""
+        return self.selected or self.previous_selected
+
+    # -- ICE restart ---------------------------------------------------------------------------
+    def restart(self, now: float | None = None) -> dict[str, Any]:
+        """ICE restart (RFC 8445 section 9): new ufrag and password, every check, pair and remote
+        candidate flushed - only the roles stay - and the checks run again once the peer's new
+        parameters arrive with ``set_remote``. The local candidates (and the TURN allocation) are
+        kept. Application data keeps using the old pair until a new one is selected.
+
+        Both agents restart: each calls ``restart()`` and sends the result (``local_parameters()``)
+        to the other, which passes it to ``set_remote``.
+        """
+        if now is not None:
+            self.now = now
+        if self.state == "closed":
+            raise IceStateError(f"{self.name}: the agent is closed; create a new IceAgent for a new session")
+        if self.state in ("new", "gathering"):
+            raise IceStateError(f"{self.name}: nothing to restart yet (state {self.state!r}): finish gathering first")
+        old = self.data_pair if not self.consent_lost else None
+        for name in ("ta", "nominate", "consent", "keepalive"):
+            self.cancel_timers(name)
+        for tid in self.transactions:
+            self.cancel_timers("check:" + tid.hex())
+        if old is None:
+            self.cancel_timers("consent-expiry")
+        self.transactions.clear()
+        self.pair_tids.clear()
+        self._consent.clear()
+        self._early.clear()
+        self.generation += 1
+        self.ufrag, self.password = _token(self._consent_rng, 4), _token(self._consent_rng, 22)
+        self.previous_selected = old
+        self.selected = None
+        self.remote_ufrag = self.remote_password = None
+        self.remote_candidates = []
+        self.remote_end_of_candidates = not self.config.trickle
+        self.local_candidates = [c for c in self.local_candidates if c.type != PRFLX]
+        self.checklist = CheckList(self.controlling, self.config.max_pairs)
+        self.valid = []
+        self._nominating = None
+        self._first_valid_at = None
+        self._ticker_at = None
+        self.completed_at = self.failed_reason = None
+        self.consent_lost = False
+        self.state = "gathered"
+        self.emit("restarting", ufrag=self.ufrag, password=self.password, candidates=list(self.local_candidates),
+                  keeps_sending_on=old, generation=self.generation, agent=self.name)
+        if old is not None and self.config.keepalive is not None and not self.config.consent:
+            self.set_timer(self.now + self.config.keepalive, "keepalive")
+        return self.local_parameters()
 
     # -- closing ------------------------------------------------------------------------------
     def close(self, now: float | None = None, reason: str = "closed by the application") -> None:
@@ -548,6 +609,8 @@ class IceAgent(DatagramProtocol):
             self._check_consent()
         elif name == "keepalive":
             self._keepalive()
+        elif name == "permission-refresh":
+            self._refresh_permission()
 
     # -- gathering -------------------------------------------------------------------------------
     def _add_local(self, c: Candidate) -> None:
@@ -752,7 +815,7 @@ class IceAgent(DatagramProtocol):
         self.set_timer(tx.next_time, "check:" + req.transaction_id.hex())
 
     def _send_via(self, local: Candidate, data: bytes, dst: Endpoint) -> None:
-        sel = self.selected
+        sel = self.data_pair
         if sel is not None and dst == sel.remote.addr and (local.type == RELAY) == (sel.local.type == RELAY):
             self._last_sent_selected = self.now
         if local.type == RELAY and self._turn is not None:
@@ -790,7 +853,7 @@ class IceAgent(DatagramProtocol):
         if not is_stun(data):
             self.stats["non-stun"] += 1
             self.stats["data-received"] += 1
-            sel = self.selected
+            sel = self.data_pair
             on_selected = sel is not None and src == sel.remote.addr and local is self._base(sel.local)
             self.emit("data", data=data, source=src, local=local, on_selected=on_selected, agent=self.name)
             return
@@ -1015,6 +1078,9 @@ class IceAgent(DatagramProtocol):
         if self.selected is not None:
             return
         self.selected = valid
+        self.previous_selected = None  # after an ICE restart: data moves to the new pair
+        self.cancel_timers("consent-expiry")
+        self.cancel_timers("keepalive")
         self.state = "completed"
         self.completed_at = self.now
         self.checklist.triggered.clear()
@@ -1028,6 +1094,9 @@ class IceAgent(DatagramProtocol):
                 p.why = "no answer yet when ICE completed; lower priority than the nominated pair, so ICE stopped"
         self.emit("completed", pair=valid, local=valid.local, remote=valid.remote, agent=self.name,
                   role=self.role, after=self.now - self.started_at)
+        self.cancel_timers("permission-refresh")
+        if valid.local.type == RELAY:
+            self.set_timer(self.now + PERMISSION_REFRESH, "permission-refresh")
         self.consent_at = self.now  # RFC 7675: the successful check is the first consent
         if self.config.consent:
             self._schedule_consent()
@@ -1081,27 +1150,41 @@ class IceAgent(DatagramProtocol):
         self.stats["consent-answers"] += 1
 
     def _check_consent(self) -> None:
-        if self.state != "completed" or self.consent_at is None:
+        if self.data_pair is None or self.state in ("closed", "failed") or self.consent_at is None:
             return
         expires = self.consent_at + self.config.consent_timeout
         if self.now >= expires - 1e-9:
-            self._lose_consent(f"no answer to consent checks on {self.selected} for "
+            self._lose_consent(f"no answer to consent checks on {self.data_pair} for "
                                f"{self.now - self.consent_at:.1f} s (RFC 7675 allows "
                                f"{self.config.consent_timeout:g} s): the peer is gone or no longer agrees")
         else:
             self.set_timer(expires, "consent-expiry")
 
     def _lose_consent(self, why: str) -> None:
-        self.consent_lost = True
-        for name in ("consent", "consent-expiry", "keepalive"):
+        for name in ("consent", "consent-expiry", "keepalive", "permission-refresh"):
             self.cancel_timers(name)
         self._consent.clear()
-        self.emit("consent-lost", pair=self.selected, why=why, last_answer=self.consent_at, agent=self.name)
+        self.emit("consent-lost", pair=self.data_pair, why=why, last_answer=self.consent_at, agent=self.name)
+        if self.selected is None:  # during an ICE restart only the old pair is lost; the checks go on
+            self.previous_selected = None
+            return
+        self.consent_lost = True
         self._fail(f"consent lost: {why}")
 
+    def _refresh_permission(self) -> None:
+        """RFC 8656 section 9: a permission lasts 300 s; refresh the one the relayed data pair needs."""
+        pair = self.data_pair
+        if pair is None or pair.local.type != RELAY or self._turn is None or self.state in ("closed", "failed"):
+            return
+        self._turn.now = self.now
+        tx = self._turn.create_permission((pair.remote.ip, 0))
+        self._permission_pending.append(_PermissionRequest(pair.remote.ip, tx.request.transaction_id))
+        self._drain(self._turn)
+        self.set_timer(self.now + PERMISSION_REFRESH, "permission-refresh")
+
     def _keepalive(self) -> None:
-        pair = self.selected
-        if self.state != "completed" or pair is None or self.config.keepalive is None:
+        pair = self.data_pair
+        if self.state in ("closed", "failed") or pair is None or self.config.keepalive is None:
             return
         last = self._last_sent_selected
         if last is None or self.now - last >= self.config.keepalive - 1e-9:
