@@ -212,3 +212,63 @@ def test_ice_restart_in_the_simulator_moves_to_a_new_pair_without_losing_data():
     assert got == [b"during the restart"]
     net.run(until=net.now + 60.0)
     assert not a.consent_lost and not b.consent_lost  # consent checks use the new credentials
+
+
+@pytest.mark.skipif(not turn_available(), reason="p2plab.turn (TurnClient/TurnServer) is not available yet")
+@pytest.mark.parametrize("nats", [("symmetric", "symmetric"), ("port-restricted-cone", "full-cone")])
+def test_full_trickle_in_the_simulator(nats):
+    """RFC 8838: each agent signals its ufrag, password and host candidate at once, then every
+    candidate as it is gathered, then end-of-candidates; checks start before gathering ends."""
+    import random
+
+    from p2plab import topology as topo
+    from p2plab.ice import IceAgent, IceConfig
+    from p2plab.ice.run import STUN_PORT, TURN_PORT, TURN_USERS
+    from p2plab.sim import Network, ProtocolRunner
+    from p2plab.stun.server import StunServer
+    from p2plab.turn import TurnServer
+
+    net = Network.build(topo.punch(*nats), seed=3)
+    server = net.host("server")
+    net.runners.append(ProtocolRunner(net, server, StunServer(), STUN_PORT))
+    net.runners.append(ProtocolRunner(net, server, TurnServer(dict(TURN_USERS), rng=random.Random(3)), TURN_PORT))
+    agents = {n: IceAgent(n, controlling=(n == "alice"), stun_server=(topo.SERVER_IP, STUN_PORT),
+                          turn_server=(topo.SERVER_IP, TURN_PORT), turn_username=n, turn_password=TURN_USERS[n],
+                          rng=random.Random(n), config=IceConfig(trickle=True)) for n in ("alice", "bob")}
+    other = {"alice": "bob", "bob": "alice"}
+    runners: dict = {}
+    delay = 0.030  # the signaling server's one-way delay
+
+    def signal(to, method, *args):
+        net.after(delay, lambda: runners[to].call(getattr(agents[to], method), *args))
+
+    def on_event(ev):
+        if ev.kind == "candidate" and ev.candidate.type != "prflx":
+            signal(other[ev.agent], "add_remote_candidate", ev.candidate)
+        elif ev.kind == "gathering-complete":
+            signal(other[ev.agent], "end_of_candidates")
+
+    for n in ("alice", "bob"):  # the offer/answer carry no candidates: all of them trickle
+        signal(other[n], "set_remote", agents[n].ufrag, agents[n].password, [])
+    for n in ("alice", "bob"):
+        runners[n] = ProtocolRunner(net, net.host(n), agents[n], 5000)
+        net.runners.append(runners[n])
+        runners[n].on_event = on_event
+        for ev in list(runners[n].events):  # the host candidate, emitted while starting
+            on_event(ev)
+    net.run(until=10.0)
+    a, b = agents["alice"], agents["bob"]
+    assert a.state == b.state == "completed", (a.failed_reason, b.failed_reason)
+    checking_at = next(e.time for e in runners["alice"].events if e.kind == "checking")
+    assert checking_at < a.gathered_at  # checks began before alice's gathering was complete
+    trickled = [p for p in a.all_pairs() if p.why.startswith("added by trickle")]
+    assert {p.remote.type for p in trickled} >= {"host", "relay"}
+    assert any(p.local.type == "relay" for p in trickled)  # our relay came after the checks began
+    if nats == ("symmetric", "symmetric"):
+        assert "relay" in (a.selected.local.type, a.selected.remote.type)
+    else:
+        assert "relay" not in (a.selected.local.type, a.selected.remote.type)
+    rb = runners["bob"]
+    runners["alice"].call(a.send_data, b"trickled and connected")
+    net.run(until=net.now + 1.0)
+    assert [e.data["data"] for e in rb.events if e.kind == "data"] == [b"trickled and connected"]

@@ -292,8 +292,8 @@ class IceAgent(DatagramProtocol):
         self.remote_candidates = [replace(c) for c in candidates]
         if end_of_candidates is not None:
             self.remote_end_of_candidates = bool(end_of_candidates)
-        if self.state == "gathered":
-            self._start_checks()
+        if self.state == "gathered" or (self.state == "gathering" and self.config.trickle):
+            self._start_checks()  # with trickle ICE, before our own gathering is complete (RFC 8838)
 
     def all_pairs(self) -> list[CandidatePair]:
         """Checklist pairs plus valid pairs that were built from answers (peer-reflexive locals)."""
@@ -329,6 +329,8 @@ class IceAgent(DatagramProtocol):
         if self.consent_lost:
             raise IceStateError(f"{self.name}: consent to send on {self.data_pair} was lost ({self.failed_reason}); "
                                 f"RFC 7675 forbids sending there: restart ICE or start a new session")
+        if self.data_pair is None and self.state == "failed":
+            raise IceStateError(f"{self.name}: ICE failed, there is no pair to send on: {self.failed_reason}")
         if self.data_pair is None:
             raise IceStateError(f"{self.name}: no candidate pair is selected yet (state {self.state!r}): wait for "
                                 f"the 'completed' event before sending application data")
@@ -381,6 +383,9 @@ class IceAgent(DatagramProtocol):
         self.remote_candidates = []
         self.remote_end_of_candidates = not self.config.trickle
         self.local_candidates = [c for c in self.local_candidates if c.type != PRFLX]
+        self._permissions.clear()  # asked again for the new checks (the server may have expired them)
+        self._permission_refused.clear()
+        self._permission_pending.clear()
         self.checklist = CheckList(self.controlling, self.config.max_pairs)
         self.valid = []
         self._nominating = None
@@ -508,23 +513,23 @@ class IceAgent(DatagramProtocol):
         self._check_failure()
 
     def _pair_remote(self, rc: Candidate) -> list[CandidatePair]:
-        new = []
-        for lc in self.local_candidates:
-            if lc.type not in (HOST, RELAY) or lc.component != rc.component or (":" in lc.ip) != (":" in rc.ip):
-                continue
-            if self.checklist.find(lc, rc) is not None:
-                continue
-            if len(self.checklist) >= self.checklist.max_pairs:
-                self.notes.append(f"trickled candidate {rc} not paired with {lc}: the checklist holds "
-                                  f"{self.checklist.max_pairs} pairs already")
-                continue
-            pair = CandidatePair(lc, rc, why="added by trickle ICE: a candidate the peer sent after the checks began")
-            busy = any(p.foundation == pair.foundation and p.state in (FROZEN, WAITING, IN_PROGRESS)
-                       for p in self.checklist.pairs)
-            pair.set_state(FROZEN if busy else WAITING, self.now)
-            self.checklist.add(pair)
-            new.append(pair)
-        return new
+        new = [self._pair_local(lc, rc) for lc in self.local_candidates if lc.type in (HOST, RELAY)]
+        return [p for p in new if p is not None]
+
+    def _pair_local(self, lc: Candidate, rc: Candidate) -> CandidatePair | None:
+        """Trickle ICE: one new pair joins the running checklist (RFC 8838 section 10)."""
+        if lc.component != rc.component or (":" in lc.ip) != (":" in rc.ip) or self.checklist.find(lc, rc):
+            return None
+        if len(self.checklist) >= self.checklist.max_pairs:
+            self.notes.append(f"trickled pair {lc} -> {rc} dropped: the checklist holds "
+                              f"{self.checklist.max_pairs} pairs already")
+            return None
+        pair = CandidatePair(lc, rc, why="added by trickle ICE: a candidate that arrived after the checks began")
+        busy = any(p.foundation == pair.foundation and p.state in (FROZEN, WAITING, IN_PROGRESS)
+                   for p in self.checklist.pairs)
+        pair.set_state(FROZEN if busy else WAITING, self.now)
+        self.checklist.add(pair)
+        return pair
 
     # -- driver entry points -----------------------------------------------------------------
     def start(self, now: float, local_addr: Addr | None = None) -> None:
@@ -616,6 +621,12 @@ class IceAgent(DatagramProtocol):
     def _add_local(self, c: Candidate) -> None:
         self.local_candidates.append(c)
         self.emit("candidate", candidate=c, agent=self.name)
+        if self.state == "checking" and c.type in (HOST, RELAY):  # trickle ICE: checks began before it came
+            for rc in self.remote_candidates:
+                self._pair_local(c, rc)
+            if c.type == RELAY:
+                self._request_permissions([rc.ip for rc in self.remote_candidates])
+            self._kick()
 
     def _drain(self, sub: Any) -> None:
         while True:
@@ -691,16 +702,22 @@ class IceAgent(DatagramProtocol):
                       agent=self.name)
 
     def _check_gathering(self) -> None:
-        if self.state != "gathering" or self._gather_pending:
+        # with trickle ICE the checks may have started while gathering went on (RFC 8838)
+        if self.gathered_at is not None or self._gather_pending or self.state not in ("gathering", "checking",
+                                                                                        "completed"):
             return
         kept, removed = prune_redundant(self.local_candidates)
         self.local_candidates = kept
         self.removed_candidates.extend(removed)
-        self.state = "gathered"
         self.gathered_at = self.now
+        early = self.state != "gathering"
+        if not early:
+            self.state = "gathered"
         self.emit("gathering-complete", candidates=list(kept), ufrag=self.ufrag, password=self.password,
                   removed=[(c, why) for c, why in removed], notes=list(self.notes), agent=self.name)
-        if self.remote_ufrag is not None:
+        if early:
+            self._check_failure()
+        elif self.remote_ufrag is not None:
             self._start_checks()
 
     # -- TURN permissions -------------------------------------------------------------------------
@@ -1202,8 +1219,8 @@ class IceAgent(DatagramProtocol):
             if not open_ and self.controlling:
                 self._maybe_nominate(force=True)
             return
-        if not self.remote_end_of_candidates:
-            return  # trickle ICE (RFC 8838): more candidates may still come
+        if not self.remote_end_of_candidates or self.gathered_at is None:
+            return  # trickle ICE (RFC 8838): more candidates may still come, theirs or ours
         self._fail(f"every candidate pair failed ({len(self.checklist)} pairs)")
 
     def _fail(self, reason: str) -> None:
