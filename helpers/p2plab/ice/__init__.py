@@ -2,7 +2,9 @@
 
 * ``candidates`` - candidate types, the priority formula, foundations, redundancy pruning.
 * ``checklist`` - candidate pairs, pair priority, ordering, pruning, the five pair states.
-* ``agent`` - ``IceAgent``: gathering (STUN, TURN), connectivity checks, nomination.
+* ``agent`` - ``IceAgent``: gathering (STUN, TURN), connectivity checks, nomination, then
+  application data on the selected pair (``send_data``, ``data`` events), consent freshness,
+  trickle ICE, ICE restart and ``close()``.
 * ``run`` - ``run_ice(nat_a, nat_b, seed)``: Alice and Bob in the simulator, with a report.
 
 >>> from p2plab.ice import candidate_priority, pair_priority

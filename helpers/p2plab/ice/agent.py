@@ -36,9 +36,14 @@ After nomination the agent is a **transport** an application can use:
 * ``close()`` stops every check and timer, stops answering the peer, and deletes the TURN
   allocation (a Refresh with LIFETIME 0, RFC 8656 section 7): event ``closed``, and ``released``
   once the server confirmed (or never answered).
-* **trickle ICE** (RFC 8838): ``add_remote_candidate(c)`` adds a candidate after the checks
-  started, ``end_of_candidates()`` says no more will come; until then a checklist whose pairs
-  all failed does not fail ICE.
+* **trickle ICE** (RFC 8838, ``IceConfig(trickle=True)``): ``add_remote_candidate(c)`` adds a
+  candidate after the checks started, ``end_of_candidates()`` says no more will come; the checks
+  start as soon as the peer's ufrag and password are known, and local candidates gathered later
+  (the relay) join them. Until both sides are complete, pairs that all failed do not fail ICE.
+* **ICE restart** (RFC 8445 section 9): ``restart()`` draws a new ufrag and password and flushes
+  the checks (the roles stay); after ``set_remote`` with the peer's new parameters the checks run
+  again, and data stays on the old pair until a new one is selected.
+* a relayed selected pair keeps its TURN permission (300 s, RFC 8656) renewed every 240 s.
 """
 
 from __future__ import annotations
@@ -91,7 +96,7 @@ CONSENT_INTERVAL = 5.0  # RFC 7675 section 5.1: consent checks every 5 s, random
 CONSENT_TIMEOUT = 30.0  # RFC 7675 section 5.1: consent expires 30 s after the last answer
 ROLE_CONFLICT = 487
 PERMISSION_REFRESH = 240.0  # TURN permissions last 300 s (RFC 8656 section 9): renew a minute early
-FORBIDDEN = 403  # RFC 7675 section 5.1: a 403 answer to a consent check revokes consent at once
+FORBIDDEN = 403  # RFC 7675: a 403 (Forbidden) answer to a consent check revokes consent at once
 
 
 class IceStateError(P2PLabError, RuntimeError):
@@ -156,7 +161,8 @@ class CheckTransaction:
 
 @dataclass
 class _ConsentCheck:
-    """One consent request in flight (RFC 7675): sent once, never retransmitted."""
+    """One consent request in flight (RFC 7675): each has a new transaction ID and, as in aioice
+    and werift, is sent once without retransmissions; only the 30 s expiry counts."""
 
     pair: CandidatePair
     key: bytes
