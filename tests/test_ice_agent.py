@@ -355,3 +355,32 @@ def test_ice_restart_new_credentials_checks_again_and_data_keeps_flowing():
     stale = StunMessage(BINDING, REQUEST, attributes=[(USERNAME, f"{old_ufrag}:x"), (PRIORITY, 1)])
     a.datagram_received(stale.encode(key=short_term_key(a.password), fingerprint=True), B_ADDR, a.now)
     assert StunMessage.decode(a.datagrams_to_send()[0][0]).error[0] == 401  # the old ufrag is gone
+
+
+def test_garbage_and_mangled_messages_never_crash_the_agent_in_any_state():
+    rng = random.Random(16)
+    a, b = _pair()
+    a.handle_timer(a.next_timer())
+    (check, _), = a.datagrams_to_send()
+    samples = [b"", b"\x00", bytes(19), bytes(20), check[:-4], check + b"\x00" * 4]
+    for _ in range(300):
+        m = bytearray(check)
+        for _ in range(rng.randint(1, 6)):
+            m[rng.randrange(len(m))] = rng.randrange(256)
+        samples.append(bytes(m))
+        samples.append(bytes(rng.randrange(256) for _ in range(rng.randint(0, 120))))
+
+    def feed(agent, t):
+        for data in samples:
+            agent.datagram_received(data, A_ADDR, t)
+        agent.datagrams_to_send()
+        agent.events()
+
+    feed(b, 0.01)  # checking
+    a2, b2 = _pair()
+    _wire(a2, b2)
+    feed(b2, b2.now)  # completed, consent running
+    assert b2.state == "completed"
+    b2.close()
+    feed(b2, b2.now)  # closed
+    assert b2.datagrams_to_send() == []
