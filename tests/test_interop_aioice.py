@@ -276,3 +276,37 @@ def test_repeated_sessions_leave_no_allocations_behind(loopback_only) -> None:
             assert all(any("486" in n for n in ns) for ns in notes)
 
     asyncio.run(main())
+
+
+def test_consent_freshness_with_aioice_both_ways(loopback_only, monkeypatch) -> None:
+    """Both sides check consent (RFC 7675) on the selected pair and answer each other; when aioice
+    goes away, the agent notices once no answer came for consent_timeout. Timers shortened."""
+    monkeypatch.setattr(aioice.ice, "CONSENT_INTERVAL", 0.2)
+
+    async def main() -> None:
+        cfg = IceConfig(consent_interval=0.2, consent_timeout=1.5)
+        agent = IceAgent("p2plab", controlling=True, rng=random.Random(4), config=cfg)
+        conn = aioice.Connection(ice_controlling=False, components=1, use_ipv6=False)
+        async with Driver(agent, ("127.0.0.1", 0)) as d:
+            await _until(d, ("gathering-complete",))
+            await conn.gather_candidates()
+            d.call(agent.set_remote, conn.local_username, conn.local_password,
+                   [_from_aioice(c) for c in conn.local_candidates])
+            conn.remote_username, conn.remote_password = agent.ufrag, agent.password
+            for c in agent.local_candidates:
+                await conn.add_remote_candidate(_to_aioice(c))
+            await conn.add_remote_candidate(None)
+            await asyncio.wait_for(conn.connect(), 15)
+            await _until(d, ("completed",))
+            received_before = agent.stats["checks-received"]
+            await asyncio.sleep(2.0)
+            assert agent.stats["consent-answers"] >= 5  # aioice answered our consent checks
+            assert agent.stats["checks-received"] - received_before >= 5  # and we answered aioice's
+            assert agent.state == "completed" and not agent.consent_lost
+            await conn.close()
+            t_closed = d.now()
+            lost = await _until(d, ("consent-lost",), 5)
+            assert 1.0 <= lost.time - t_closed <= 1.6 + 0.3
+            assert agent.state == "failed"
+
+    asyncio.run(main())
