@@ -2,7 +2,9 @@
 
 * ``candidates`` - candidate types, the priority formula, foundations, redundancy pruning.
 * ``checklist`` - candidate pairs, pair priority, ordering, pruning, the five pair states.
-* ``agent`` - ``IceAgent``: gathering (STUN, TURN), connectivity checks, nomination.
+* ``agent`` - ``IceAgent``: gathering (STUN, TURN), connectivity checks, nomination, then
+  application data on the selected pair (``send_data``, ``data`` events), consent freshness,
+  trickle ICE, ICE restart and ``close()``.
 * ``run`` - ``run_ice(nat_a, nat_b, seed)``: Alice and Bob in the simulator, with a report.
 
 >>> from p2plab.ice import candidate_priority, pair_priority
@@ -12,7 +14,7 @@
 
 from __future__ import annotations
 
-from .agent import IceAgent, IceConfig
+from .agent import IceAgent, IceConfig, IceStateError
 from .candidates import (
     CANDIDATE_TYPES,
     TYPE_PREFERENCES,
@@ -25,7 +27,7 @@ from .checklist import PAIR_STATES, CandidatePair, CheckList, pair_priority
 from .run import REPORT_COLUMNS, IceResult, run_ice, turn_available
 
 __all__ = [
-    "IceAgent", "IceConfig", "Candidate", "candidate_priority", "compute_foundation", "prune_redundant",
+    "IceAgent", "IceConfig", "IceStateError", "Candidate", "candidate_priority", "compute_foundation", "prune_redundant",
     "TYPE_PREFERENCES", "CANDIDATE_TYPES", "CandidatePair", "CheckList", "pair_priority", "PAIR_STATES",
     "run_ice", "IceResult", "turn_available", "REPORT_COLUMNS",
 ]

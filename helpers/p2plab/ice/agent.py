@@ -21,7 +21,29 @@ Relayed candidates: checks from a relayed candidate go to the TURN server as Sen
 (after a CreatePermission for the peer's address), and what the peer sends to the relay comes
 back as Data indications: the agent runs a ``p2plab.turn.TurnClient`` inside itself.
 
-Keepalives (section 11, Tr = 15 s) are not sent: the course's runs end at nomination.
+After nomination the agent is a **transport** an application can use:
+
+* ``send_data(data, now)`` sends application bytes on the selected pair, whatever its type: from
+  the agent's socket to the peer (host, srflx, prflx), or to the TURN server as a Send indication
+  when the local end is a relayed candidate. Application bytes from the peer (not STUN) come up
+  as ``data`` events, relayed or not. Sending before a pair is selected, after ``close()`` or
+  after consent was lost raises ``IceStateError`` with the reason.
+* **consent freshness** (RFC 7675): every 4-6 s (5 s randomised by 0.8-1.2) the agent sends a
+  Binding request on the selected pair; without an authenticated answer for 30 s consent is
+  lost: event ``consent-lost``, state ``failed``, sending refused. These requests also keep the
+  NAT mappings alive (RFC 8445 section 11); with ``IceConfig(consent=False)`` the agent sends a
+  Binding indication instead whenever nothing went out on the pair for Tr = 15 s.
+* ``close()`` stops every check and timer, stops answering the peer, and deletes the TURN
+  allocation (a Refresh with LIFETIME 0, RFC 8656 section 7): event ``closed``, and ``released``
+  once the server confirmed (or never answered).
+* **trickle ICE** (RFC 8838, ``IceConfig(trickle=True)``): ``add_remote_candidate(c)`` adds a
+  candidate after the checks started, ``end_of_candidates()`` says no more will come; the checks
+  start as soon as the peer's ufrag and password are known, and local candidates gathered later
+  (the relay) join them. Until both sides are complete, pairs that all failed do not fail ICE.
+* **ICE restart** (RFC 8445 section 9): ``restart()`` draws a new ufrag and password and flushes
+  the checks (the roles stay); after ``set_remote`` with the peer's new parameters the checks run
+  again, and data stays on the old pair until a new one is selected.
+* a relayed selected pair keeps its TURN permission (300 s, RFC 8656) renewed every 240 s.
 """
 
 from __future__ import annotations
@@ -31,14 +53,16 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..addresses import Endpoint, fmt
-from ..errors import ConfigurationError, StunParseError
+from ..errors import ConfigurationError, P2PLabError, StunParseError
 from ..sansio import Addr, DatagramProtocol
 from ..stun.client import StunClient, Transaction
 from ..stun.message import (
+    ALLOCATE,
     BINDING,
     ERROR,
     ICE_CONTROLLED,
     ICE_CONTROLLING,
+    INDICATION,
     PRIORITY,
     REQUEST,
     SUCCESS,
@@ -67,8 +91,16 @@ except ImportError:  # pragma: no cover - only while p2plab.turn is missing
     TurnClient = None  # type: ignore[assignment,misc]
 
 TA = 0.050  # RFC 8445 section 14.2: Ta, the pacing of new STUN transactions (default 50 ms)
-TR = 15.0  # RFC 8445 section 11: keepalive interval (not used by p2plab's runs)
+TR = 15.0  # RFC 8445 section 11: keepalive interval when consent freshness is off
+CONSENT_INTERVAL = 5.0  # RFC 7675 section 5.1: consent checks every 5 s, randomised to 0.8-1.2 times
+CONSENT_TIMEOUT = 30.0  # RFC 7675 section 5.1: consent expires 30 s after the last answer
 ROLE_CONFLICT = 487
+PERMISSION_REFRESH = 240.0  # TURN permissions last 300 s (RFC 8656 section 9): renew a minute early
+FORBIDDEN = 403  # RFC 7675: a 403 (Forbidden) answer to a consent check revokes consent at once
+
+
+class IceStateError(P2PLabError, RuntimeError):
+    """The agent cannot do that in its current state (e.g. send before a pair is selected)."""
 
 _ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/"  # ice-char (RFC 8839)
 
@@ -93,12 +125,22 @@ class IceConfig:
     nomination_wait: float = 0.5
     max_pairs: int = 100
     turn_srflx: bool = True  # also use the XOR-MAPPED-ADDRESS of the TURN Allocate as srflx
+    consent: bool = True  # RFC 7675 consent freshness on the selected pair
+    consent_interval: float = CONSENT_INTERVAL
+    consent_timeout: float = CONSENT_TIMEOUT
+    keepalive: float | None = TR  # Binding indications when consent is off (RFC 8445 11); None: none
+    trickle: bool = False  # expect more remote candidates until end_of_candidates() (RFC 8838)
 
     def __post_init__(self) -> None:
         if self.ta <= 0 or self.check_rto <= 0 or self.gather_rto <= 0:
             raise ConfigurationError("ta, check_rto and gather_rto are positive seconds, e.g. ta=0.05")
         if self.check_rc < 1 or self.gather_rc < 1:
             raise ConfigurationError("check_rc and gather_rc count requests: at least 1, e.g. 7")
+        if self.consent_interval <= 0 or self.consent_timeout <= self.consent_interval * 1.2:
+            raise ConfigurationError("consent_interval is positive and consent_timeout longer than 1.2 "
+                                     "intervals, e.g. consent_interval=5, consent_timeout=30 (RFC 7675)")
+        if self.keepalive is not None and self.keepalive <= 0:
+            raise ConfigurationError("keepalive is a positive number of seconds, e.g. 15 (RFC 8445 Tr), or None")
 
 
 @dataclass
@@ -115,6 +157,16 @@ class CheckTransaction:
     @property
     def tid(self) -> bytes:
         return self.tx.request.transaction_id
+
+
+@dataclass
+class _ConsentCheck:
+    """One consent request in flight (RFC 7675): each has a new transaction ID and, as in aioice
+    and werift, is sent once without retransmissions; only the 30 s expiry counts."""
+
+    pair: CandidatePair
+    key: bytes
+    sent_at: float
 
 
 @dataclass
@@ -140,7 +192,16 @@ class IceAgent(DatagramProtocol):
 
     Events: ``candidate`` (candidate), ``gathering-complete`` (candidates, ufrag, password,
     notes), ``checking`` (pairs), ``role-switch`` (controlling, why), ``nominating`` (pair),
-    ``completed`` (pair, local, remote, after), ``failed`` (reason).
+    ``completed`` (pair, local, remote, after), ``failed`` (reason), ``data`` (data, source,
+    local: application bytes from the peer), ``remote-candidate`` (candidate: trickled in),
+    ``consent-lost`` (pair, why), ``closed`` (reason), ``released`` (ok, why: the TURN
+    allocation is gone, or could not be deleted).
+
+    Application use, with any driver (``p2plab.sim``, ``p2plab.aio``)::
+
+        agent.send_data(b"hello", now)      # then send what datagrams_to_send() returns
+        # ... 'data' events carry what the peer sent
+        agent.close(now)                    # releases the TURN allocation, stops all timers
     """
 
     def __init__(self, name: str = "agent", controlling: bool = True, stun_server: Addr | None = None,
@@ -181,7 +242,14 @@ class IceAgent(DatagramProtocol):
         self.completed_at: float | None = None
         self.failed_reason: str | None = None
         self.stats: dict[str, int] = {"checks-sent": 0, "checks-received": 0, "responses": 0, "role-conflicts": 0,
-                                      "bad-integrity": 0, "non-stun": 0}
+                                      "bad-integrity": 0, "non-stun": 0, "data-sent": 0, "data-received": 0,
+                                      "consent-sent": 0, "consent-answers": 0, "keepalives": 0}
+        self.closed_at: float | None = None
+        self.consent_at: float | None = None  # last authenticated answer on the selected pair
+        self.consent_lost = False
+        self.remote_end_of_candidates = not self.config.trickle
+        self.previous_selected: CandidatePair | None = None  # during an ICE restart: the old pair
+        self.generation = 0  # ICE restarts so far
         self.transactions: dict[bytes, CheckTransaction] = {}
         self.pair_tids: dict[int, list[bytes]] = {}  # id(pair) -> transaction IDs of its checks
 
@@ -197,6 +265,11 @@ class IceAgent(DatagramProtocol):
         self._first_valid_at: float | None = None
         self._nominating: CandidatePair | None = None
         self._prflx_count = 0
+        self._consent: dict[bytes, _ConsentCheck] = {}
+        # its own generator, so consent checks do not change the transaction IDs of ICE checks
+        self._consent_rng = random.Random(f"consent-{self.tie_breaker}-{self.ufrag}")
+        self._last_sent_selected: float | None = None
+        self._releasing = False
 
     # -- public ----------------------------------------------------------------------------
     @property
@@ -207,15 +280,26 @@ class IceAgent(DatagramProtocol):
         """What goes to the peer through signaling: ufrag, password, candidates."""
         return {"ufrag": self.ufrag, "password": self.password, "candidates": list(self.local_candidates)}
 
-    def set_remote(self, ufrag: str, password: str, candidates: list[Candidate], now: float | None = None) -> None:
+    def set_remote(self, ufrag: str, password: str, candidates: list[Candidate], now: float | None = None,
+                   end_of_candidates: bool | None = None) -> None:
         """The peer's ufrag, password and candidates arrived (out of band). Drivers must collect
-        ``datagrams_to_send()`` and ``next_timer()`` afterwards."""
+        ``datagrams_to_send()`` and ``next_timer()`` afterwards.
+
+        ``end_of_candidates``: are these all of the peer's candidates? Default: yes, unless
+        ``IceConfig(trickle=True)``; with trickle ICE more come through ``add_remote_candidate``."""
         if now is not None:
             self.now = now
+        if self.state == "closed":
+            raise IceStateError(f"{self.name}: the agent is closed; create a new IceAgent for a new session")
+        if self.remote_ufrag is not None and self.state in ("checking", "completed", "failed"):
+            raise IceStateError(f"{self.name}: the peer's parameters were set already and the checks ran; new "
+                                f"ones mean an ICE restart: call restart() first (and send the peer its result)")
         self.remote_ufrag, self.remote_password = ufrag, password
         self.remote_candidates = [replace(c) for c in candidates]
-        if self.state == "gathered":
-            self._start_checks()
+        if end_of_candidates is not None:
+            self.remote_end_of_candidates = bool(end_of_candidates)
+        if self.state == "gathered" or (self.state == "gathering" and self.config.trickle):
+            self._start_checks()  # with trickle ICE, before our own gathering is complete (RFC 8838)
 
     def all_pairs(self) -> list[CandidatePair]:
         """Checklist pairs plus valid pairs that were built from answers (peer-reflexive locals)."""
@@ -228,7 +312,230 @@ class IceAgent(DatagramProtocol):
 
     @property
     def done(self) -> bool:
-        return self.state in ("completed", "failed")
+        return self.state in ("completed", "failed", "closed")
+
+    # -- application data ---------------------------------------------------------------------
+    def send_data(self, data: bytes, now: float | None = None) -> None:
+        """Send application bytes to the peer on the selected pair, whatever its type.
+
+        From a host, server-reflexive or peer-reflexive candidate the bytes leave the agent's
+        socket for the peer's address; from a relayed candidate they go to the TURN server in a
+        Send indication naming the peer. Collect ``datagrams_to_send()`` afterwards (drivers do).
+        What the peer sends arrives as ``data`` events. Raises ``IceStateError`` before a pair is
+        selected, after ``close()`` and after consent was lost (RFC 7675: sending must stop).
+        """
+        if now is not None:
+            self.now = now
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"send_data sends bytes, not {type(data).__name__}: encode text first, "
+                            f"e.g. send_data('hi'.encode())")
+        data = bytes(data)
+        if self.state == "closed":
+            raise IceStateError(f"{self.name}: the agent is closed; start a new ICE session to send again")
+        if self.consent_lost:
+            raise IceStateError(f"{self.name}: consent to send on {self.data_pair} was lost ({self.failed_reason}); "
+                                f"RFC 7675 forbids sending there: restart ICE or start a new session")
+        if self.data_pair is None and self.state == "failed":
+            raise IceStateError(f"{self.name}: ICE failed, there is no pair to send on: {self.failed_reason}")
+        if self.data_pair is None:
+            raise IceStateError(f"{self.name}: no candidate pair is selected yet (state {self.state!r}): wait for "
+                                f"the 'completed' event before sending application data")
+        if is_stun(data):
+            raise ConfigurationError("these bytes look like a STUN message (first byte < 0x40 and the magic cookie "
+                                     "0x2112A442 at offset 4); the peer would read them as STUN, not as data: "
+                                     "frame application data so that it does not start like STUN")
+        pair = self.data_pair
+        self.stats["data-sent"] += 1
+        self._send_via(pair.local, data, pair.remote.addr)
+
+    @property
+    def data_pair(self) -> CandidatePair | None:
+        """The pair application data uses: the selected one or, during an ICE restart, the pair
+        selected before it (RFC 8445 section 9: data keeps flowing until a new pair is selected)."""
+        return self.selected or self.previous_selected
+
+    # -- ICE restart ---------------------------------------------------------------------------
+    def restart(self, now: float | None = None) -> dict[str, Any]:
+        """ICE restart (RFC 8445 section 9): new ufrag and password, every check, pair and remote
+        candidate flushed - only the roles stay - and the checks run again once the peer's new
+        parameters arrive with ``set_remote``. The local candidates (and the TURN allocation) are
+        kept. Application data keeps using the old pair until a new one is selected.
+
+        Both agents restart: each calls ``restart()`` and sends the result (``local_parameters()``)
+        to the other, which passes it to ``set_remote``.
+        """
+        if now is not None:
+            self.now = now
+        if self.state == "closed":
+            raise IceStateError(f"{self.name}: the agent is closed; create a new IceAgent for a new session")
+        if self.state in ("new", "gathering"):
+            raise IceStateError(f"{self.name}: nothing to restart yet (state {self.state!r}): finish gathering first")
+        old = self.data_pair if not self.consent_lost else None
+        for name in ("ta", "nominate", "consent", "keepalive"):
+            self.cancel_timers(name)
+        for tid in self.transactions:
+            self.cancel_timers("check:" + tid.hex())
+        if old is None:
+            self.cancel_timers("consent-expiry")
+        self.transactions.clear()
+        self.pair_tids.clear()
+        self._consent.clear()
+        self._early.clear()
+        self.generation += 1
+        self.ufrag, self.password = _token(self._consent_rng, 4), _token(self._consent_rng, 22)
+        self.previous_selected = old
+        self.selected = None
+        self.remote_ufrag = self.remote_password = None
+        self.remote_candidates = []
+        self.remote_end_of_candidates = not self.config.trickle
+        self.local_candidates = [c for c in self.local_candidates if c.type != PRFLX]
+        self._permissions.clear()  # asked again for the new checks (the server may have expired them)
+        self._permission_refused.clear()
+        self._permission_pending.clear()
+        self.checklist = CheckList(self.controlling, self.config.max_pairs)
+        self.valid = []
+        self._nominating = None
+        self._first_valid_at = None
+        self._ticker_at = None
+        self.completed_at = self.failed_reason = None
+        self.consent_lost = False
+        self.state = "gathered"
+        self.emit("restarting", ufrag=self.ufrag, password=self.password, candidates=list(self.local_candidates),
+                  keeps_sending_on=old, generation=self.generation, agent=self.name)
+        if old is not None and self.config.keepalive is not None and not self.config.consent:
+            self.set_timer(self.now + self.config.keepalive, "keepalive")
+        return self.local_parameters()
+
+    # -- closing ------------------------------------------------------------------------------
+    def close(self, now: float | None = None, reason: str = "closed by the application") -> None:
+        """End the session: stop checks, consent and keepalive timers, stop answering the peer,
+        and delete the TURN allocation (Refresh with LIFETIME 0, RFC 8656 section 7).
+
+        State becomes ``closed`` at once (event ``closed``). The deletion is one more STUN
+        transaction: keep driving the agent until ``released`` is True (event ``released``);
+        ``next_timer()`` is None from then on. Closing twice does nothing.
+        """
+        if now is not None:
+            self.now = now
+        if self.state == "closed":
+            return
+        self.state = "closed"
+        self.closed_at = self.now
+        self.cancel_timers()
+        self._ticker_at = None
+        self.transactions.clear()
+        self.checklist.triggered.clear()
+        self._consent.clear()
+        self._early.clear()
+        if self._stun is not None:
+            self._stun.cancel_timers()
+            self._stun.transactions.clear()
+        self.emit("closed", reason=reason, agent=self.name)
+        if self._turn is None:
+            self.emit("released", ok=True, why="no TURN allocation was held", agent=self.name)
+        else:
+            turn = self._turn
+            turn.now = self.now
+            turn.cancel_timers("refresh")
+            for tid, tx in list(turn.transactions.items()):
+                if tx.request.method != ALLOCATE:  # an Allocate in flight is kept: its answer must be undone
+                    del turn.transactions[tid]
+                    turn.cancel_timers("tx:" + tid.hex())
+            if turn.relayed is not None:
+                self._release()
+            elif not turn.transactions:
+                self.emit("released", ok=True, why="no TURN allocation was held", agent=self.name)
+        self._gather_pending.clear()
+
+    def _release(self) -> None:
+        assert self._turn is not None
+        self._releasing = True
+        self._turn.now = self.now
+        self._turn.refresh(0)  # TurnClient's public call; a Refresh with LIFETIME 0 deletes the allocation
+        self._drain(self._turn)
+
+    @property
+    def released(self) -> bool:
+        """True when the agent holds nothing on a server any more (closed, allocation deleted)."""
+        return self.state == "closed" and (self._turn is None or not self._turn.transactions)
+
+    # -- trickle ICE ---------------------------------------------------------------------------
+    def add_remote_candidate(self, candidate: Candidate, now: float | None = None) -> CandidatePair | None:
+        """Trickle ICE (RFC 8838): one more candidate of the peer, possibly after checks started.
+
+        It is paired with the local host and relayed candidates (server-reflexive ones are
+        checked from their base), the new pairs join the checklist (Waiting when no other pair of
+        their foundation is waiting or in progress, else Frozen) and the checks go on. Returns the
+        best new pair, or None when the candidate was already known. A candidate a check
+        revealed first (peer-reflexive) takes the signalled type and priority (RFC 8838 11.4).
+        """
+        if now is not None:
+            self.now = now
+        if not isinstance(candidate, Candidate):
+            raise TypeError(f"add_remote_candidate takes a p2plab.ice.Candidate, not {type(candidate).__name__}")
+        if self.state in ("closed", "failed"):
+            raise IceStateError(f"{self.name}: the agent is {self.state}; a new candidate cannot help any more")
+        if self.remote_ufrag is None:
+            raise IceStateError(f"{self.name}: set_remote(ufrag, password, candidates) must come first (the "
+                                f"candidates may be an empty list with trickle ICE)")
+        if self.remote_end_of_candidates:
+            raise IceStateError(f"{self.name}: the peer's candidates were declared complete (end_of_candidates, or "
+                                f"set_remote without trickle); use IceConfig(trickle=True) to trickle candidates")
+        known = next((c for c in self.remote_candidates
+                      if c.addr == candidate.addr and c.component == candidate.component), None)
+        if known is not None:
+            if known.type == PRFLX and candidate.type != PRFLX:
+                # RFC 8838 11.4: a check found it first; the signalled candidate replaces the
+                # peer-reflexive one in place (its pairs stay, with the signalled priority)
+                known.type, known.priority = candidate.type, candidate.priority
+                known.foundation, known.related = candidate.foundation, candidate.related
+                known.origin = f"{known.origin}; later signalled as a {candidate.type} candidate"
+                for p in self.all_pairs():
+                    if p.remote is known:
+                        p.compute_priority(self.controlling)
+                self.checklist.sort()
+                self.emit("remote-candidate", candidate=known, replaced_prflx=True, agent=self.name)
+            return None
+        rc = replace(candidate)
+        self.remote_candidates.append(rc)
+        self.emit("remote-candidate", candidate=rc, replaced_prflx=False, agent=self.name)
+        if self.state not in ("checking", "completed"):
+            return None  # the checklist is formed with it when the checks start
+        new = self._pair_remote(rc)
+        if self.relay is not None:
+            self._request_permissions([rc.ip])
+        self._kick()
+        return max(new, key=lambda p: p.priority) if new else None
+
+    def end_of_candidates(self, now: float | None = None) -> None:
+        """The peer has sent all its candidates (RFC 8838 end-of-candidates): from now on a
+        checklist whose pairs all failed means ICE failed."""
+        if now is not None:
+            self.now = now
+        self.remote_end_of_candidates = True
+        if self.state == "checking" and not self.checklist.pairs:
+            self._fail("no candidate pairs: the peer's candidates are complete and none can be paired with ours")
+            return
+        self._check_failure()
+
+    def _pair_remote(self, rc: Candidate) -> list[CandidatePair]:
+        new = [self._pair_local(lc, rc) for lc in self.local_candidates if lc.type in (HOST, RELAY)]
+        return [p for p in new if p is not None]
+
+    def _pair_local(self, lc: Candidate, rc: Candidate) -> CandidatePair | None:
+        """Trickle ICE: one new pair joins the running checklist (RFC 8838 section 10)."""
+        if lc.component != rc.component or (":" in lc.ip) != (":" in rc.ip) or self.checklist.find(lc, rc):
+            return None
+        if len(self.checklist) >= self.checklist.max_pairs:
+            self.notes.append(f"trickled pair {lc} -> {rc} dropped: the checklist holds "
+                              f"{self.checklist.max_pairs} pairs already")
+            return None
+        pair = CandidatePair(lc, rc, why="added by trickle ICE: a candidate that arrived after the checks began")
+        busy = any(p.foundation == pair.foundation and p.state in (FROZEN, WAITING, IN_PROGRESS)
+                   for p in self.checklist.pairs)
+        pair.set_state(FROZEN if busy else WAITING, self.now)
+        self.checklist.add(pair)
+        return pair
 
     # -- driver entry points -----------------------------------------------------------------
     def start(self, now: float, local_addr: Addr | None = None) -> None:
@@ -261,6 +568,11 @@ class IceAgent(DatagramProtocol):
     def datagram_received(self, data: bytes, addr: Addr, now: float, **_: Any) -> None:
         self.now = now
         addr = (addr[0], int(addr[1]))
+        if self.state == "closed":  # only the TURN server's answer to the deletion still matters
+            if self._turn is not None and addr == self.turn_server:
+                self._turn.datagram_received(data, addr, now)
+                self._drain(self._turn)
+            return
         if self._turn is not None and addr == self.turn_server:
             self._turn.datagram_received(data, addr, now)
             self._drain(self._turn)
@@ -302,11 +614,25 @@ class IceAgent(DatagramProtocol):
             self._drain(self._turn)
         elif name == "nominate":
             self._maybe_nominate(force=True)
+        elif name == "consent":
+            self._send_consent()
+        elif name == "consent-expiry":
+            self._check_consent()
+        elif name == "keepalive":
+            self._keepalive()
+        elif name == "permission-refresh":
+            self._refresh_permission()
 
     # -- gathering -------------------------------------------------------------------------------
     def _add_local(self, c: Candidate) -> None:
         self.local_candidates.append(c)
         self.emit("candidate", candidate=c, agent=self.name)
+        if self.state == "checking" and c.type in (HOST, RELAY):  # trickle ICE: checks began before it came
+            for rc in self.remote_candidates:
+                self._pair_local(c, rc)
+            if c.type == RELAY:
+                self._request_permissions([rc.ip for rc in self.remote_candidates])
+            self._kick()
 
     def _drain(self, sub: Any) -> None:
         while True:
@@ -334,6 +660,9 @@ class IceAgent(DatagramProtocol):
             self._check_gathering()
             return
         # the TURN client
+        if self.state == "closed":
+            self._on_turn_event_closed(ev)
+            return
         if ev.kind == "allocated" and "turn" in self._gather_pending:
             self.relay = Candidate.make(RELAY, ev.relayed, component=self.component, server=self.turn_server,
                                         related=ev.mapped,
@@ -366,17 +695,35 @@ class IceAgent(DatagramProtocol):
             assert self.relay is not None
             self._on_packet(ev.data["data"], (ev.peer[0], int(ev.peer[1])), self.relay)  # ev.data is the dict
 
+    def _on_turn_event_closed(self, ev: Any) -> None:
+        if ev.kind == "allocated" and not self._releasing:  # the Allocate answer came after close()
+            self._release()
+        elif ev.kind == "deallocated":
+            self.emit("released", ok=True, why=f"the TURN server {fmt(self.turn_server)} deleted the allocation",
+                      agent=self.name)
+        elif ev.kind in ("error", "timeout") and ev.method in ("Refresh", "Allocate"):
+            what = "never answered" if ev.kind == "timeout" else f"answered {ev.code} {ev.reason}"
+            ok = ev.method == "Allocate" or (ev.kind == "error" and ev.code == 437)  # 437: already gone
+            self.emit("released", ok=ok, why=f"{ev.method}: the TURN server {fmt(self.turn_server)} {what}",
+                      agent=self.name)
+
     def _check_gathering(self) -> None:
-        if self.state != "gathering" or self._gather_pending:
+        # with trickle ICE the checks may have started while gathering went on (RFC 8838)
+        if self.gathered_at is not None or self._gather_pending or self.state not in ("gathering", "checking",
+                                                                                        "completed"):
             return
         kept, removed = prune_redundant(self.local_candidates)
         self.local_candidates = kept
         self.removed_candidates.extend(removed)
-        self.state = "gathered"
         self.gathered_at = self.now
+        early = self.state != "gathering"
+        if not early:
+            self.state = "gathered"
         self.emit("gathering-complete", candidates=list(kept), ufrag=self.ufrag, password=self.password,
                   removed=[(c, why) for c, why in removed], notes=list(self.notes), agent=self.name)
-        if self.remote_ufrag is not None:
+        if early:
+            self._check_failure()
+        elif self.remote_ufrag is not None:
             self._start_checks()
 
     # -- TURN permissions -------------------------------------------------------------------------
@@ -421,8 +768,9 @@ class IceAgent(DatagramProtocol):
             self._triggered_from_request(early.local, early.src, early.priority, early.use_candidate)
         self._early.clear()
         if not self.checklist.pairs:
-            self._fail("no candidate pairs: the agents have no candidates of the same address family")
-            return
+            if self.remote_end_of_candidates:
+                self._fail("no candidate pairs: the agents have no candidates of the same address family")
+            return  # trickle ICE: pairs come with the peer's next candidates
         self._kick()
 
     def _eligible(self, p: CandidatePair) -> bool:
@@ -436,6 +784,8 @@ class IceAgent(DatagramProtocol):
         self.set_timer(at, "ta")
 
     def _tick(self) -> None:
+        if self.state not in ("checking", "completed"):
+            return
         pair = None
         q = self.checklist.triggered
         deferred = []
@@ -488,6 +838,9 @@ class IceAgent(DatagramProtocol):
         self.set_timer(tx.next_time, "check:" + req.transaction_id.hex())
 
     def _send_via(self, local: Candidate, data: bytes, dst: Endpoint) -> None:
+        sel = self.data_pair
+        if sel is not None and dst == sel.remote.addr and (local.type == RELAY) == (sel.local.type == RELAY):
+            self._last_sent_selected = self.now
         if local.type == RELAY and self._turn is not None:
             self._turn.now = self.now
             self._turn.send_to(data, dst)
@@ -522,7 +875,10 @@ class IceAgent(DatagramProtocol):
     def _on_packet(self, data: bytes, src: Endpoint, local: Candidate) -> None:
         if not is_stun(data):
             self.stats["non-stun"] += 1
-            self.emit("data", data=data, source=src, local=local)
+            self.stats["data-received"] += 1
+            sel = self.data_pair
+            on_selected = sel is not None and src == sel.remote.addr and local is self._base(sel.local)
+            self.emit("data", data=data, source=src, local=local, on_selected=on_selected, agent=self.name)
             return
         try:
             msg = StunMessage.decode(data)
@@ -619,6 +975,9 @@ class IceAgent(DatagramProtocol):
         self._kick()
 
     def _on_response(self, msg: StunMessage, src: Endpoint, local: Candidate) -> None:
+        if msg.transaction_id in self._consent:
+            self._on_consent_response(msg, src, local)
+            return
         ct = self.transactions.get(msg.transaction_id)
         if ct is None:
             return
@@ -634,6 +993,9 @@ class IceAgent(DatagramProtocol):
             if code == ROLE_CONFLICT:  # RFC 8445 7.2.5.1
                 if ct.controlling == self.controlling:
                     self._switch_role(not ct.controlling, "the peer answered 487 Role Conflict")
+                    # RFC 8445 16.1: after a 487 the agent MUST change its tie-breaker (drawn from
+                    # the auxiliary generator, so the checks' transaction IDs stay as they were)
+                    self.tie_breaker = self._consent_rng.getrandbits(64)
                 pair.set_state(WAITING, self.now)
                 if pair not in self.checklist.triggered:
                     self.checklist.triggered.append(pair)
@@ -739,6 +1101,9 @@ class IceAgent(DatagramProtocol):
         if self.selected is not None:
             return
         self.selected = valid
+        self.previous_selected = None  # after an ICE restart: data moves to the new pair
+        self.cancel_timers("consent-expiry")
+        self.cancel_timers("keepalive")
         self.state = "completed"
         self.completed_at = self.now
         self.checklist.triggered.clear()
@@ -752,6 +1117,105 @@ class IceAgent(DatagramProtocol):
                 p.why = "no answer yet when ICE completed; lower priority than the nominated pair, so ICE stopped"
         self.emit("completed", pair=valid, local=valid.local, remote=valid.remote, agent=self.name,
                   role=self.role, after=self.now - self.started_at)
+        self.cancel_timers("permission-refresh")
+        if valid.local.type == RELAY:
+            self.set_timer(self.now + PERMISSION_REFRESH, "permission-refresh")
+        self.consent_at = self.now  # RFC 7675: the successful check is the first consent
+        if self.config.consent:
+            self._schedule_consent()
+            self.set_timer(self.consent_at + self.config.consent_timeout, "consent-expiry")
+        elif self.config.keepalive is not None:
+            self.set_timer(self.now + self.config.keepalive, "keepalive")
+
+    # -- after nomination: consent freshness (RFC 7675) and keepalives (RFC 8445 section 11) ------
+    def _base(self, c: Candidate) -> Candidate | None:
+        """The candidate a datagram for ``c`` arrives on: the relay for a relayed one, else the socket."""
+        return self.relay if c.type == RELAY else self.host
+
+    def _schedule_consent(self) -> None:
+        gap = self.config.consent_interval * self._consent_rng.uniform(0.8, 1.2)
+        self.set_timer(self.now + gap, "consent")
+
+    def _send_consent(self) -> None:
+        pair = self.selected
+        if self.state != "completed" or pair is None or self.consent_lost:
+            return
+        assert self.remote_ufrag is not None and self.remote_password is not None
+        prio = candidate_priority(PRFLX, pair.local.local_preference, pair.local.component)
+        attrs: list[tuple[int, Any]] = [(USERNAME, f"{self.remote_ufrag}:{self.ufrag}"), (PRIORITY, prio),
+                                        (ICE_CONTROLLING, self.tie_breaker) if self.controlling
+                                        else (ICE_CONTROLLED, self.tie_breaker)]
+        req = StunMessage(BINDING, REQUEST, attributes=attrs, rng=self._consent_rng)
+        key = short_term_key(self.remote_password)
+        for tid in [t for t, c in self._consent.items() if c.sent_at < self.now - self.config.consent_timeout]:
+            del self._consent[tid]  # unanswered for longer than consent lasts: forget it
+        self._consent[req.transaction_id] = _ConsentCheck(pair, key, self.now)
+        self.stats["consent-sent"] += 1
+        self._send_via(pair.local, req.encode(key=key, fingerprint=True), pair.remote.addr)
+        self._schedule_consent()
+
+    def _on_consent_response(self, msg: StunMessage, src: Endpoint, local: Candidate) -> None:
+        cc = self._consent[msg.transaction_id]
+        if not msg.has_integrity or not msg.check_integrity(cc.key):
+            self.stats["bad-integrity"] += 1
+            return  # not from the peer: keep waiting
+        del self._consent[msg.transaction_id]
+        if self.consent_lost or cc.pair is not self.selected:
+            return  # RFC 7675: answers after expiry do not bring consent back
+        if src != cc.pair.remote.addr or local is not self._base(cc.pair.local):
+            return  # not the selected pair's 5-tuple
+        if msg.cls == ERROR:
+            code, reason = msg.error or (0, "")
+            if code == FORBIDDEN:
+                self._lose_consent(f"the peer answered a consent check with {code} {reason}: consent revoked")
+            return
+        self.consent_at = self.now
+        self.stats["consent-answers"] += 1
+
+    def _check_consent(self) -> None:
+        if self.data_pair is None or self.state in ("closed", "failed") or self.consent_at is None:
+            return
+        expires = self.consent_at + self.config.consent_timeout
+        if self.now >= expires - 1e-9:
+            self._lose_consent(f"no answer to consent checks on {self.data_pair} for "
+                               f"{self.now - self.consent_at:.1f} s (RFC 7675 allows "
+                               f"{self.config.consent_timeout:g} s): the peer is gone or no longer agrees")
+        else:
+            self.set_timer(expires, "consent-expiry")
+
+    def _lose_consent(self, why: str) -> None:
+        for name in ("consent", "consent-expiry", "keepalive", "permission-refresh"):
+            self.cancel_timers(name)
+        self._consent.clear()
+        self.emit("consent-lost", pair=self.data_pair, why=why, last_answer=self.consent_at, agent=self.name)
+        if self.selected is None:  # during an ICE restart only the old pair is lost; the checks go on
+            self.previous_selected = None
+            return
+        self.consent_lost = True
+        self._fail(f"consent lost: {why}")
+
+    def _refresh_permission(self) -> None:
+        """RFC 8656 section 9: a permission lasts 300 s; refresh the one the relayed data pair needs."""
+        pair = self.data_pair
+        if pair is None or pair.local.type != RELAY or self._turn is None or self.state in ("closed", "failed"):
+            return
+        self._turn.now = self.now
+        tx = self._turn.create_permission((pair.remote.ip, 0))
+        self._permission_pending.append(_PermissionRequest(pair.remote.ip, tx.request.transaction_id))
+        self._drain(self._turn)
+        self.set_timer(self.now + PERMISSION_REFRESH, "permission-refresh")
+
+    def _keepalive(self) -> None:
+        pair = self.data_pair
+        if self.state in ("closed", "failed") or pair is None or self.config.keepalive is None:
+            return
+        last = self._last_sent_selected
+        if last is None or self.now - last >= self.config.keepalive - 1e-9:
+            ind = StunMessage(BINDING, INDICATION, rng=self._consent_rng)  # RFC 8445 11: a Binding indication
+            self.stats["keepalives"] += 1
+            self._send_via(pair.local, ind.encode(fingerprint=True), pair.remote.addr)
+            last = self.now
+        self.set_timer(last + self.config.keepalive, "keepalive")
 
     def _check_failure(self) -> None:
         if self.state != "checking" or self.selected is not None:
@@ -761,6 +1225,8 @@ class IceAgent(DatagramProtocol):
             if not open_ and self.controlling:
                 self._maybe_nominate(force=True)
             return
+        if not self.remote_end_of_candidates or self.gathered_at is None:
+            return  # trickle ICE (RFC 8838): more candidates may still come, theirs or ours
         self._fail(f"every candidate pair failed ({len(self.checklist)} pairs)")
 
     def _fail(self, reason: str) -> None:
@@ -804,4 +1270,5 @@ class IceAgent(DatagramProtocol):
         return rows
 
 
-__all__ = ["IceAgent", "IceConfig", "CheckTransaction", "TA", "TR", "ROLE_CONFLICT"]
+__all__ = ["IceAgent", "IceConfig", "IceStateError", "CheckTransaction", "TA", "TR", "ROLE_CONFLICT",
+           "CONSENT_INTERVAL", "CONSENT_TIMEOUT"]

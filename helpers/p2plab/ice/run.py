@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from ..addresses import fmt, is_private, is_shared_cgn
 from ..sim import Network, ProtocolRunner
 from ..stun.message import is_stun
-from .agent import IceAgent, IceConfig
+from .agent import TR, IceAgent, IceConfig
 from .candidates import RELAY, Candidate
 from .checklist import FAILED, IN_PROGRESS, CandidatePair
 
@@ -108,6 +108,19 @@ class IceResult:
 
         return pd.DataFrame(self.report, columns=REPORT_COLUMNS)
 
+    def close(self, wait: float = 2.0) -> None:
+        """Close both agents (``IceAgent.close``: TURN allocations deleted, timers stopped) and run
+        the simulated network ``wait`` seconds more so the deletions reach the TURN server."""
+        if self.network is None:
+            return
+        net = self.network
+        for agent in self.agents.values():
+            agent.close(net.now)
+        for r in net.runners:
+            if r.protocol in self.agents.values():
+                r.poke()
+        net.run(until=net.now + wait)
+
     def pairs(self, agent: str = "alice") -> list[dict[str, Any]]:
         """The report rows of one agent (e.g. for ``p2plab.viz.ice_pairs_table``)."""
         return [r for r in self.report if r["agent"] == agent]
@@ -142,15 +155,23 @@ def _name(b: Any) -> str:
 def run_ice(nat_a: Any = "port-restricted-cone", nat_b: Any = "port-restricted-cone", seed: int = 0, *,
             turn: bool = True, stun: bool = True, signaling_delay: float = 0.0,
             config_a: IceConfig | None = None, config_b: IceConfig | None = None,
-            bob_controlling: bool = False, tie_breakers: tuple[int, int] | None = None,
-            settle: bool = True, run_for: float = 60.0, topology: Any = None, record: bool = True) -> IceResult:
+            bob_controlling: bool = False, alice_controlling: bool = True, tie_breakers: tuple[int, int] | None = None,
+            settle: bool = True, run_for: float = 60.0, topology: Any = None, record: bool = True,
+            consent: bool = False) -> IceResult:
     """Run ICE between Alice (controlling) and Bob in the simulator and explain every pair.
 
     ``turn=False`` (or a missing ``p2plab.turn``) runs without relayed candidates, ``stun=False``
     without server-reflexive ones. ``bob_controlling=True`` makes both agents controlling (a role
-    conflict, repaired with ``tie_breakers=(alice, bob)``). With ``settle`` the run goes on after
+    conflict, repaired with ``tie_breakers=(alice, bob)``); ``alice_controlling=False`` with
+    ``bob_controlling=False`` makes both controlled (the larger tie-breaker takes control). With ``settle`` the run goes on after
     nomination until the checks still in flight have an answer or time out, so every pair ends
     with a final state; ``time`` is still the time of nomination.
+
+    ``consent``: keep RFC 7675 consent checks running on the selected pair (every 4-6 s) in
+    agents built here (``config_a``/``config_b`` decide for themselves). Off by default (and
+    keepalives with it) so a run's trace shows ICE alone; ``IceAgent`` itself has consent on
+    unless told otherwise.
+    After the run, ``result.close()`` ends both sessions and deletes their TURN allocations.
     """
     from .. import topology as topo
 
@@ -179,7 +200,8 @@ def run_ice(nat_a: Any = "port-restricted-cone", nat_b: Any = "port-restricted-c
 
     tb = tie_breakers or (None, None)
     agents = {}
-    for name, controlling, cfg, tie in (("alice", True, config_a, tb[0]), ("bob", bob_controlling, config_b, tb[1])):
+    for name, controlling, cfg, tie in (("alice", alice_controlling, config_a, tb[0]), ("bob", bob_controlling, config_b, tb[1])):
+        cfg = cfg if cfg is not None else IceConfig(consent=consent, keepalive=None if not consent else TR)
         agents[name] = IceAgent(name, controlling=controlling, stun_server=stun_addr, turn_server=turn_addr,
                                 turn_username=name if turn_addr else None,
                                 turn_password=TURN_USERS[name] if turn_addr else None,
