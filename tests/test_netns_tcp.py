@@ -22,8 +22,8 @@ def test_symmetric_x_full_cone_gets_in_through_bobs_listening_socket():
     r = run_tcp_punch("symmetric", "full-cone", give_up_after=2.0)
     assert r.direct, r.reason
     assert r.world == "netns" and r.how == {"alice": "connect", "bob": "accept"}
-    peers = r.connections["peers"]
-    seen = r.connections["server_saw"]["alice"]
+    peers = r.details["peers"]
+    seen = r.details["server_saw"]["alice"]
     # bob accepted alice from her NAT's address but not from the port the server saw: a new mapping
     assert peers["bob"]["remote"][0] == seen[0] == "203.0.113.10"
     assert peers["bob"]["remote"][1] != seen[1]

@@ -133,3 +133,30 @@ def test_the_protocol_module_does_not_import_the_simulated_world():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "p2plab", *args], capture_output=True, text=True, timeout=90)
+
+
+def test_punch_cli_sim_tcp_and_connect_only():
+    import json
+
+    row = json.loads(_cli("punch", "--transport", "tcp", "--nat-a", "symmetric", "--nat-b", "full-cone",
+                          "--format", "json").stdout)
+    assert row["direct"] is True and row["how"] == {"alice": "connect", "bob": "accept"}
+    row = json.loads(_cli("punch", "--transport", "tcp", "--connect-only", "--nat-a", "symmetric", "--nat-b",
+                          "full-cone", "--format", "json").stdout)
+    assert row["direct"] is False and row["method"] == "connect"
+    text = _cli("punch", "--transport", "tcp", "--nat-a", "symmetric", "--nat-b", "port-restricted-cone").stdout
+    assert text.startswith("[sim] TCP (listen+connect) symmetric x port-restricted-cone: NO DIRECT PATH")
+    bad = _cli("punch", "--transport", "tcp", "--nat-b", "nope")
+    assert bad.returncode == 2 and "unknown NAT preset 'nope'" in bad.stderr
+
+
+def test_matrix_cli_tcp():
+    import json
+
+    rows = json.loads(_cli("matrix", "--transport", "tcp", "--format", "json").stdout)
+    assert len(rows) == 25 and sum(r["direct"] for r in rows) == 20
+    assert all(r["transport"] == "tcp" for r in rows)

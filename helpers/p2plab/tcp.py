@@ -180,7 +180,7 @@ class TcpConnection:
             self.stack.send(self, ACK, self.iss + 1, pkt.seq + 1)
             self._set("ESTABLISHED", "got SYN-ACK, sent ACK")
         elif self.state == "SYN-SENT" and f & SYN:
-            # simultaneous open: both sent SYN; answer with SYN-ACK (RFC 9293, figure 8)
+            # simultaneous open: both sent SYN; answer with SYN-ACK (RFC 9293 section 3.5, figure 7)
             self.irs = pkt.seq
             self.stack.send(self, SYN | ACK, self.iss, pkt.seq + 1)
             self._set("SYN-RECEIVED", "got a SYN while in SYN-SENT: simultaneous open, sent SYN-ACK")
@@ -332,7 +332,9 @@ class TcpPunchResult:
     ``alice``/``bob`` are each peer's events ``(seconds, text)``; ``how`` says per peer whether its
     own ``connect()`` or its listening socket got the connection; ``packets`` counts the TCP
     segments the peers sent each other; ``time`` runs from the first SYN toward a peer until both
-    were connected.
+    were connected. In the simulator ``connections`` holds each peer's connection (the direct one,
+    else its ``connect()`` attempt); in the real lab ``details`` holds what the server saw
+    (``server_saw``), each peer's own report (``peers``) and the NATs' conntrack tables.
     """
 
     nat_a: str
@@ -347,7 +349,8 @@ class TcpPunchResult:
     time: float | None = None
     method: str = "listen+connect"
     world: str = "sim"
-    connections: dict[str, Any] = field(default_factory=dict, repr=False)  # name -> TcpConnection (sim)
+    connections: dict[str, Any] = field(default_factory=dict, repr=False)  # sim: name -> its TcpConnection
+    details: dict[str, Any] = field(default_factory=dict, repr=False)  # netns: server_saw, peers, conntrack
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON row of ``python -m p2plab punch --transport tcp --format json``."""

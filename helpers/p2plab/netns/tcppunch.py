@@ -284,5 +284,5 @@ def _result(res: dict, seen: dict, conntrack: dict, trace, nat_a: str, nat_b: st
     ev = {n: [(float(t_), str(e)) for t_, e in r["events"]] for n, r in res.items()}
     out = TcpPunchResult(nat_a, nat_b, direct, ev["alice"], ev["bob"], reason, trace, how, packets, t,
                          "listen+connect" if listen else "connect", "netns")
-    out.connections = {"server_saw": seen.get("seen", {}), "peers": res, "conntrack": conntrack}
+    out.details = {"server_saw": seen.get("seen", {}), "peers": res, "conntrack": conntrack}
     return out

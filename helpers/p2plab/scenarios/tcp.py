@@ -34,8 +34,8 @@ def _name(b: Any) -> str:
     return b if isinstance(b, str) else getattr(b, "name", "custom")
 
 
-def run_tcp_punch(nat_a: Any = "port-restricted-cone", nat_b: Any = "port-restricted-cone", *,
-                  listen: bool = True, bob_delay: float = 0.0, seed: int = 0, run_for: float = 10.0,
+def run_tcp_punch(nat_a: Any = "port-restricted-cone", nat_b: Any = "port-restricted-cone",
+                  bob_delay: float = 0.0, seed: int = 0, run_for: float = 10.0, *, listen: bool = True,
                   topology: topo.Topology | None = None) -> TcpPunchResult:
     """Punch a TCP connection between Alice (behind ``nat_a``) and Bob (behind ``nat_b``) in the simulator.
 
