@@ -1,7 +1,9 @@
-"""``python -m p2plab matrix``: a real simulated punch for every pair of NAT presets.
+"""``python -m p2plab matrix`` and ``punch``: real punches, one pair or every pair of NAT presets.
 
-Nothing here is a lookup table: each cell runs ``p2plab.punch.run_punch`` in the simulator and
-reports whether a direct path formed, after how many punch packets and how long, and why not.
+Nothing here is a lookup table: each cell runs a punch in the simulator (UDP:
+``p2plab.punch.run_punch``; TCP: ``p2plab.scenarios.tcp.run_tcp_punch``, listen+connect) and
+reports whether a direct path formed, after how many packets and how long, and why not.
+``punch --world netns`` runs the same punch through real kernel NATs.
 """
 
 from __future__ import annotations
@@ -21,6 +23,14 @@ def run_matrix(presets: list[str] | None = None, seed: int = 0) -> list[dict[str
 
     names = presets or DEFAULT_PRESETS
     return [run_punch(a, b, seed=seed, record=True).as_dict() for a in names for b in names]
+
+
+def run_tcp_matrix(presets: list[str] | None = None, seed: int = 0, listen: bool = True) -> list[dict[str, Any]]:
+    """TCP hole punch (listen+connect, or connect only with ``listen=False``) for every ordered pair."""
+    from .scenarios.tcp import run_tcp_punch
+
+    names = presets or DEFAULT_PRESETS
+    return [run_tcp_punch(a, b, seed=seed, listen=listen).as_dict() for a in names for b in names]
 
 
 def as_table(rows: list[dict[str, Any]]) -> str:
@@ -45,7 +55,7 @@ def _cmd(args: argparse.Namespace) -> int:
         from .nat import preset
 
         preset(p)  # clear error for unknown names
-    rows = run_matrix(presets, seed=args.seed)
+    rows = run_tcp_matrix(presets, seed=args.seed) if args.transport == "tcp" else run_matrix(presets, seed=args.seed)
     if args.format == "json":
         print(json.dumps(rows, indent=1))
     else:
@@ -64,20 +74,35 @@ def _punch_cmd(args: argparse.Namespace) -> int:
     preset(args.nat_a)
     preset(args.nat_b)  # clear errors for unknown names before anything starts
     if args.world == "netns":
-        from .netns import available, run_punch
+        from .netns import available
 
         ok, why = available()
         if not ok:
             print(f"error: the netns world is not available here: {why}")
             return 2
+    if args.transport == "tcp":
+        if args.world == "netns":
+            from .netns.tcppunch import run_tcp_punch
+        else:
+            from .scenarios.tcp import run_tcp_punch
+        kw = {} if args.world == "netns" else {"seed": args.seed}
+        row = run_tcp_punch(args.nat_a, args.nat_b, listen=not args.connect_only, **kw).as_dict()
+    elif args.world == "netns":
+        from .netns import run_punch
+
         res = run_punch(args.nat_a, args.nat_b, capture=False)
         row = {k: res[k] for k in ("nat_a", "nat_b", "direct", "packets", "time", "reason", "world")}
+        row["transport"] = "udp"
     else:
         from .punch import run_punch as sim_punch
 
-        row = sim_punch(args.nat_a, args.nat_b, seed=args.seed).as_dict()
+        row = {**sim_punch(args.nat_a, args.nat_b, seed=args.seed).as_dict(), "transport": "udp"}
     if args.format == "json":
         print(json.dumps(row))
+    elif row["transport"] == "tcp":
+        head = "DIRECT" if row["direct"] else "NO DIRECT PATH"
+        when = f" in {row['time'] * 1000:.0f} ms" if row["direct"] else ""
+        print(f"[{row['world']}] TCP ({row['method']}) {row['nat_a']} x {row['nat_b']}: {head}{when}\n{row['reason']}")
     else:
         head = "DIRECT" if row["direct"] else "NO DIRECT PATH"
         when = f" after {row['packets']} punch packets in {row['time'] * 1000:.0f} ms" if row["direct"] else ""
@@ -90,12 +115,17 @@ def register(sub: Any) -> None:
     p.add_argument("--world", choices=["sim", "netns"], default="sim")
     p.add_argument("--nat-a", default="port-restricted-cone", help="Alice's NAT preset")
     p.add_argument("--nat-b", default="port-restricted-cone", help="Bob's NAT preset")
+    p.add_argument("--transport", choices=["udp", "tcp"], default="udp",
+                   help="udp: the UDP punch of notebook 06; tcp: TCP hole punching with listen+connect (notebook 08)")
+    p.add_argument("--connect-only", action="store_true",
+                   help="tcp: only connect(), no listening socket on the same port")
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_punch_cmd)
 
     p = sub.add_parser("matrix", help="punch between every pair of NAT presets in the simulator")
     p.add_argument("--format", choices=["table", "json"], default="table")
+    p.add_argument("--transport", choices=["udp", "tcp"], default="udp", help="which punch to run for every pair")
     p.add_argument("--presets", help=f"comma-separated presets (default: {','.join(DEFAULT_PRESETS)}; known: {','.join(PRESETS)})")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--why", action="store_true", help="explain each failure")
