@@ -17,6 +17,8 @@ a solution notebook with an instructor-only cell (see :func:`instructor_only`), 
 ``python -m p2plab.labs build`` writes ``labs/``; ``python -m p2plab.labs build --check`` exits 1
 when ``labs/`` differs from what it would write (``make test`` runs it).
 ``python -m p2plab.labs nbgrader DIR`` writes an nbgrader course directory (``p2plab.classroom``).
+``python -m p2plab.labs links`` makes the README's Binder badge and docs/jupyterhub.md use the repository
+set in ``course.toml`` (``p2plab.repository``).
 """
 
 from __future__ import annotations
@@ -127,8 +129,32 @@ def main(argv: list[str] | None = None) -> int:
     g = sub.add_parser("nbgrader", help="write an nbgrader course directory (source/ and nbgrader_config.py)")
     g.add_argument("dir", help="the course directory to create (must not contain source/ yet)")
     g.add_argument("--root", default=".", help="the course repository (default: current folder)")
+    k = sub.add_parser("links", help="make the README's Binder badge and docs/jupyterhub.md use course.toml's "
+                                     "repository")
+    k.add_argument("--check", action="store_true", help="only list what disagrees (exit 1 if anything does)")
+    k.add_argument("--root", default=".", help="the course repository (default: current folder)")
     args = parser.parse_args(argv)
     root = Path(args.root)
+    if args.cmd == "links":
+        from . import repository
+
+        try:
+            if args.check:
+                problems = repository.check(root)
+                for p in problems:
+                    print(p, file=sys.stderr)
+                if problems:
+                    print("run: python -m p2plab.labs links", file=sys.stderr)
+                    return 1
+                print(f"README.md and {repository.JUPYTERHUB} use {repository.settings(root).url} "
+                      f"({repository.SETTINGS})")
+                return 0
+            changed = repository.rewrite(root)
+        except (FileNotFoundError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print("rewrote: " + (", ".join(changed) if changed else "nothing (already in agreement)"))
+        return 0
     if args.cmd == "nbgrader":
         from .classroom import write_course
 
