@@ -53,12 +53,43 @@ def test_no_solution_leaks_and_no_outputs(path):
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
-def test_solution_has_objectives_checks_and_instructor_notes(path):
+def test_solution_has_objectives_and_checks_and_its_notes_are_in_docs(path):
     sol = nbformat.read(path, as_version=4)
     text = "\n".join(c.source for c in sol.cells)
     assert "Learning objectives" in text
-    assert "Instructor notes" in text and "Time:" in text and "Common mistakes" in text
     assert re.search(r"checks\.|_checks?\.|\.check_", text)
+    # instructor notes and common mistakes: in docs/ only (labs.instructor_only is the marker)
+    assert not [c.id for c in sol.cells if labs.instructor_only(c)], f"{path.name} has instructor-only cells"
+    number = path.stem.split("-")[0]
+    notes = (ROOT / "docs" / "labs-instructor-notes.md").read_text()
+    section = re.search(rf"^### {number} .*?(?=^### |\Z)", notes, re.M | re.S)
+    assert section and "Common mistakes" in section.group(0), f"docs/labs-instructor-notes.md: no section for {number}"
+
+
+def test_instructor_only_cells_never_reach_students():
+    """labs/ (and so nbgrader releases and the site) and the lessons carry no instructor-only cell."""
+    for path in sorted((ROOT / "labs").glob("*.ipynb")) + sorted((ROOT / "course").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        leaked = [c.id for c in nb.cells if labs.instructor_only(c)]
+        assert not leaked, f"{path.relative_to(ROOT)}: instructor-only cells {leaked}: move them to docs/"
+
+
+def test_the_build_refuses_instructor_notes_in_a_solution():
+    nb = nbformat.read(SOLUTIONS[0], as_version=4)
+    nb.cells.append(nbformat.v4.new_markdown_cell("## Instructor notes\n\n* **Time:** 30 minutes."))
+    with pytest.raises(ValueError, match="docs/labs-instructor-notes.md"):
+        labs.make_lab(nb)
+    nb.cells[-1] = nbformat.v4.new_markdown_cell("Discuss this.", metadata={"tags": ["instructor"]})
+    with pytest.raises(ValueError, match="instructor notes"):
+        labs.make_lab(nb)
+
+
+def test_hidden_tests_are_removed_as_nbgrader_removes_them():
+    src = "result = x.check_y(f)\n### BEGIN HIDDEN TESTS\nassert result.passed, result.message\n### END HIDDEN TESTS"
+    assert labs.strip_hidden_tests(src) == "result = x.check_y(f)"
+    assert labs.strip_hidden_tests("a\n### BEGIN HIDDEN TESTS\nb\n### END HIDDEN TESTS\nc") == "a\nc"
+    with pytest.raises(ValueError, match="unbalanced"):
+        labs.strip_hidden_tests("a\n### BEGIN HIDDEN TESTS\nb")
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)

@@ -96,7 +96,7 @@ def site(tmp_path_factory) -> dict:
     base = tmp_path_factory.mktemp("site")
     src, out = base / "src", base / "html"
     src.mkdir()
-    for name in ["myst.yml", *(p.name for p in ROOT.glob("*.bib"))]:
+    for name in ["myst.yml", "course.toml", *(p.name for p in ROOT.glob("*.bib"))]:
         shutil.copy2(ROOT / name, src / name)
     for folder in ("course", "labs", "solutions"):  # solutions/ too: the build must leave it out
         if (ROOT / folder).is_dir():

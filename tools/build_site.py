@@ -3,7 +3,8 @@
 How it works
 ------------
 1. A staging folder gets copies of ``myst.yml``, ``course/`` and ``labs/`` (never ``solutions/``),
-   a generated home page ``index.md`` and a local MyST site template ``_theme/``.
+   a generated home page ``index.md`` (which links to the repository set in ``course.toml``) and a
+   local MyST site template ``_theme/``.
 2. ``jupyter-book build --html`` (Jupyter Book 2, which drives mystmd on Node.js) parses the
    notebooks into MyST's AST. It does not execute them: the pages show the saved outputs.
 3. The local template's ``build.render`` command is this script with ``--render``. mystmd runs it
@@ -31,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -97,7 +99,17 @@ def notebook_title(path: Path) -> str:
     return path.stem
 
 
+def repository(root: Path) -> tuple[str, str]:
+    """The course's public repository URL and branch, from ``course.toml`` (the one place that sets them)."""
+    path = root / "course.toml"
+    if not path.is_file():
+        raise SystemExit(f"{path} is missing: it sets the course's repository, which the home page links to")
+    repo = tomllib.loads(path.read_text())["repository"]
+    return repo["url"], repo["branch"]
+
+
 def index_markdown(root: Path) -> str:
+    url, branch = repository(root)
     lines = [
         "# Through the NAT",
         "",
@@ -110,6 +122,8 @@ def index_markdown(root: Path) -> str:
         "zoomed and hovered; widgets and experiments need a running kernel, so open the notebooks in "
         "JupyterLab (`make lab`) to change things and rerun them. Worked solutions are not published "
         "here.",
+        "",
+        f"The notebooks and the helper package come from the repository [{url}]({url}) (branch `{branch}`).",
         "",
     ]
     for folder, heading in (("course", "Lessons"), ("labs", "Labs")):
