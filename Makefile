@@ -6,6 +6,10 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.p2plab-installed
 PORT   ?= 8888
+# Under CI=true as root, `make test` also runs the suite as an ordinary user and on a machine
+# without namespaces (tools/ci-as-users.sh); P2PLAB_TEST_AS_USERS=1 asks for that outside CI too.
+AS_USERS := $(if $(and $(filter 0,$(shell id -u)),$(filter true 1,$(CI) $(P2PLAB_TEST_AS_USERS))),yes,)
+ROOT_REPORT := .test-reports/root.xml
 
 .PHONY: lab test site system-deps clean-labs bench
 
@@ -24,7 +28,8 @@ system-deps:
 test: $(STAMP) system-deps
 	$(PY) -m ruff check .
 	$(PY) -m p2plab.labs build --check
-	$(PY) -m pytest
+	$(PY) -m pytest $(if $(AS_USERS),--junitxml=$(ROOT_REPORT))
+	$(if $(AS_USERS),bash tools/ci-as-users.sh $(ROOT_REPORT))
 
 site: $(STAMP)
 	$(PY) tools/build_site.py

@@ -301,3 +301,22 @@ def test_the_doctor_and_punch_never_disagree():
     expect = os.environ.get("P2PLAB_EXPECT_NETNS")
     if expect:
         assert netns["status"] == ("ok" if expect == "yes" else "no"), netns
+
+
+@pytest.mark.parametrize("system, release, env, root, ok, kind, gets", [
+    ("Darwin", "23.1", {}, False, False, "macOS", "recorded world"),
+    ("Linux", "5.15.90.1-microsoft-standard-WSL2", {}, False, True, "WSL, as an ordinary user", "rootless"),
+    ("Linux", "6.1.0", {"JUPYTERHUB_USER": "ada"}, False, False, "a JupyterHub single-user server, without the real lab",
+     "loads its recording"),
+    ("Linux", "6.1.0", {}, True, True, "as root", "'lab up'"),
+])
+def test_the_doctor_names_the_kind_of_machine(monkeypatch, system, release, env, root, ok, kind, gets):
+    monkeypatch.setattr(doctor.platform, "system", lambda: system)
+    monkeypatch.setattr(doctor.platform, "release", lambda: release)
+    monkeypatch.setattr(doctor, "is_root", lambda: root)
+    for key in ("JUPYTERHUB_USER", "JUPYTERHUB_API_TOKEN"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    got_kind, got_gets = doctor.machine_kind(ok)
+    assert kind in got_kind and gets in got_gets

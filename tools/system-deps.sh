@@ -1,25 +1,40 @@
 #!/usr/bin/env bash
 # Installs the Debian tools the tests use (real kernel NAT, captures, tshark, coturn, a browser).
-# As root with apt-get: installs what is missing. Otherwise: says what is missing; the tests
-# that need it are skipped with a reason (and fail under CI=true).
+# Tools are looked for on PATH and in the sbin folders, where Debian puts nft, tc and conntrack
+# (an ordinary user's PATH leaves them out, yet the rootless lab uses them by absolute path).
+# As root with apt-get: installs what is missing. Otherwise: says what is missing and who can fix
+# it; the tests that need it are skipped with that reason (and fail under CI=true).
 set -u
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 need=()
-command -v nft        >/dev/null 2>&1 || need+=(nftables)
-command -v tcpdump    >/dev/null 2>&1 || need+=(tcpdump)
-command -v tshark     >/dev/null 2>&1 || need+=(tshark)
-command -v turnserver >/dev/null 2>&1 || need+=(coturn)
-command -v chromium   >/dev/null 2>&1 || need+=(chromium)
-command -v ip         >/dev/null 2>&1 || need+=(iproute2)
-command -v conntrack  >/dev/null 2>&1 || need+=(conntrack)
-command -v node       >/dev/null 2>&1 || need+=(nodejs)
+have() { command -v "$1" >/dev/null 2>&1; }
+have nft               || need+=(nftables)
+have tcpdump           || need+=(tcpdump)
+have tshark            || need+=(tshark)
+have turnserver        || need+=(coturn)
+have chromium          || need+=(chromium)
+have ip                || need+=(iproute2)
+have conntrack         || need+=(conntrack)
+have node              || need+=(nodejs)
+have unshare           || need+=(util-linux)
+if [ "$(id -u)" = 0 ] && [ "${CI:-}" = true ]; then
+  # CI also runs the suite as an ordinary user, from a venv made with a Python every user can read
+  have useradd         || need+=(passwd)
+  have runuser         || need+=(util-linux)
+  [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3 python3-venv)
+fi
 [ ${#need[@]} -eq 0 ] && exit 0
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+if [ "$(id -u)" = 0 ] && have apt-get; then
   echo "system-deps: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null || {
     echo "system-deps: apt-get install failed for: ${need[*]}" >&2; exit 1; }
+elif [ "$(id -u)" = 0 ]; then
+  echo "system-deps: missing packages ${need[*]} and no apt-get: install them with this system's package manager." >&2
 else
-  echo "system-deps: missing ${need[*]} (not root, or no apt-get): the tests that need them are skipped." >&2
+  echo "system-deps: missing packages ${need[*]}. Only an administrator can install them" \
+       "(sudo apt-get install ${need[*]}); until then the tests that need them are skipped" \
+       "and the course uses the simulator and the recorded world." >&2
 fi
 exit 0

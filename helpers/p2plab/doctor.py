@@ -237,7 +237,38 @@ def _system_rows() -> list[Row]:
     ok, why = probe_netns()
     fix = "" if ok else netns_fix(why)
     rows.append(Row("system", "network namespaces", OK if ok else NO, why, fix))
+    kind, gets = machine_kind(ok)
+    rows.append(Row("system", "this machine", INFO, f"{kind}: {gets}"))
     return rows
+
+
+def machine_kind(netns_ok: bool | None = None) -> tuple[str, str]:
+    """What kind of machine this is, for the course, and what it gets: ``(kind, what runs)``.
+
+    The kinds are the ones README.md's "What each machine gets" table describes: root on Linux, an
+    ordinary Linux user, a JupyterHub single-user server, WSL, macOS/Windows, and a container that
+    forbids user namespaces.
+    """
+    system = platform.system()
+    if system == "Darwin":
+        return "macOS", "the simulator and the recorded world (network namespaces are Linux-only)"
+    if system == "Windows":
+        return "Windows", "the simulator and the recorded world; WSL 2 can run the real lab"
+    if netns_ok is None:
+        netns_ok = probe_netns()[0]
+    wsl = "microsoft" in platform.release().lower()
+    hub = bool(os.environ.get("JUPYTERHUB_USER") or os.environ.get("JUPYTERHUB_API_TOKEN"))
+    container = Path("/.dockerenv").exists() or Path("/run/.containerenv").exists()
+    where = ("WSL" if wsl else "a JupyterHub single-user server" if hub else
+             "a container" if container else "Linux")
+    if netns_ok and is_root():
+        return f"{where}, as root", ("all three worlds; the real lab with tcpdump captures, and 'lab up' "
+                                     "labs that outlive the command")
+    if netns_ok:
+        return (f"{where}, as an ordinary user", "all three worlds; the real lab runs rootless, inside a user "
+                "namespace of this process (p2plab's own capturer; no 'lab up')")
+    return (f"{where}, without the real lab", "the simulator and the recorded world: every real-lab cell loads "
+            "its recording and says why")
 
 
 def _tool_rows() -> list[Row]:

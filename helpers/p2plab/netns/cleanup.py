@@ -118,11 +118,13 @@ def kill_pids(pids, grace: float = 0.0) -> None:
 # -- namespaces ------------------------------------------------------------------------------
 
 def list_netns() -> list[str]:
+    """Names of the network namespaces where this process's labs live (none when labs cannot run here)."""
+    from ..errors import LabUnavailableError
     from . import rootless
 
     try:
         return sorted(p.name for p in rootless.netns_dir().iterdir())
-    except OSError:
+    except (OSError, LabUnavailableError):
         return []
 
 

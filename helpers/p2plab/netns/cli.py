@@ -69,8 +69,8 @@ def cmd_up(args) -> int:
     if rootless.wanted():
         raise LabUnavailableError(
             "'lab up' leaves a lab running after the command ends, which needs root: without root a lab lives "
-            "only as long as the Python process that made it. Run it as root (sudo), or use p2plab.netns.Lab "
-            "from a notebook or a script.")
+            "inside a user namespace of the Python process that made it, and ends with it. Use p2plab.netns.Lab "
+            "in a notebook or a script instead (every lesson does), or run 'lab up' as root if you have it.")
     topo = _scenario(args.scenario, args.nat_a, args.nat_b)
     lab = Lab(topo, keep=True, approximate=args.approximate)
     lab.start()
