@@ -4,7 +4,8 @@
   every interface into a ``Trace`` (world ``"netns"``), read each NAT's conntrack table.
 * ``run_punch(nat_a, nat_b)`` - a real UDP hole punch between alice and bob via a rendezvous
   server, through kernel NATs; ``conntrack_clash=True`` shows Linux's conntrack clash.
-* ``available()`` - can this machine run it (root, ``ip netns``, nftables)?
+* ``run_tcp_punch(nat_a, nat_b)`` - the standard TCP punch (listen and connect from one port).
+* ``available()`` - can this machine run it? The lab's own probe: it makes, enters and tests a namespace.
 * ``down(all=True)`` - remove labs left behind (``python -m p2plab lab down --all``).
 
 Needs iproute2 and nftables, and root (with tcpdump for captures) or, without root, unprivileged
@@ -18,8 +19,9 @@ from __future__ import annotations
 from .cleanup import sweep
 from .lab import Lab, LabProcess, available
 from .punchlab import run_punch
+from .tcppunch import run_tcp_punch
 
-__all__ = ["Lab", "LabProcess", "available", "down", "run_punch", "sweep"]
+__all__ = ["Lab", "LabProcess", "available", "down", "run_punch", "run_tcp_punch", "sweep"]
 
 
 def down(all: bool = False) -> list[str]:  # noqa: A002 - mirrors the CLI flag
