@@ -32,7 +32,7 @@ QUESTIONS = [
         "nb03.table-rows",
         "With endpoint-independent mapping, Alice sends from three sockets (ports 5000, 5001, 5002), each one to Bob and to the server. How many rows will the NAT's translation table have?",
         ["79d1be0b9ad1b0b41ad98451ef5fbe1b4d2ae299222d2e58631c01a632bef5f7"],
-        "Endpoint-independent mapping keeps one mapping per inside endpoint, whatever the destination: three sockets, three rows. Each row lists both remote endpoints it has sent to.",
+        "Endpoint-independent mapping keeps one mapping per inside endpoint, whatever the destination: three sockets, 3 rows. Each row lists both remote endpoints it has sent to.",
         kind="number",
         feedback={
             "ebad11c867b01062a348a35af38180cb913e9135676cd6a4bcb48195f30ab175": "That would be one mapping per (socket, destination) pair: what a symmetric NAT does (notebook 04). This NAT maps each inside endpoint once.",
