@@ -142,9 +142,9 @@ def test_sim_and_kernel_agree_on_the_timers():
 
 def hairpin_outcome_kernel() -> bool:
     need_netns()
-    from p2plab.netns import Lab
-
     from test_netns_nat import alice_opens_and_listens, send
+
+    from p2plab.netns import Lab
 
     with Lab(topology.same_nat("linux-masquerade")) as lab:
         p = alice_opens_and_listens(lab, wait=1.0)
