@@ -304,8 +304,8 @@ class Prediction:
     def text(self) -> str:
         """What a reader without widgets sees: how to answer, never the answer."""
         q = self.question
-        return (f"Your prediction ({_what_to_give(q)}): choose it in the form above when this notebook runs in "
-                f"Jupyter, or type it in a new code cell: answer({q.id!r}, ...)")
+        return (f"Your prediction ({_what_to_give(q)}): run this notebook in Jupyter to answer in a form here, "
+                f"or type it in a new code cell: answer({q.id!r}, ...)")
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         bundle = dict(self.box._repr_mimebundle_(include=include, exclude=exclude) or {})
