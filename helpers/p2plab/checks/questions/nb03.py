@@ -10,9 +10,9 @@ from p2plab.checks.predict import Question, register
 QUESTIONS = [
     Question(
         "nb03.changed-fields",
-        "Carol, Alice's flatmate (192.168.1.11), also sends from port 5000, after Alice's own mapping has taken outside port 5000. Which header fields does the NAT change? a) only the source address, b) the source address and the source port, c) the source address, the source port and both checksums, d) everything, payload included",
+        "Carol, Alice's flatmate (192.168.1.11), also sends from port 5000, after Alice's own mapping has taken outside port 5000. Which header fields does the NAT's translation change (leave aside the TTL, which every router lowers)? a) only the source address, b) the source address and the source port, c) the source address, the source port and both checksums, d) everything, payload included",
         ["be11b96364e5fc0f61ae28cac2962aa3ae0512e102a7a6d64db5e3ce087241f2"],
-        "The NAT rewrites the source address and, because port 5000 is taken, the source port. Both are covered by checksums: the IP header checksum covers the address, and the UDP checksum covers a pseudo-header with both addresses plus the ports, so both checksums must be recomputed. The payload is untouched.",
+        "The NAT rewrites the source address and, because port 5000 is taken, the source port. Both are covered by checksums: the IP header checksum covers the address, and the UDP checksum covers a pseudo-header with both addresses plus the ports, so both checksums must be recomputed. The payload is untouched. The TTL goes down by one as well, but every router does that to every packet it forwards: that is routing, not translation.",
         kind="choice",
         choices=["a", "b", "c", "d"],
         feedback={
