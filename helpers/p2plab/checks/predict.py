@@ -408,11 +408,13 @@ _BUILTIN = [
     ),
     Question(
         "portpred.probes-for-half",
-        "Alice's hard NAT has 256 ports open toward Bob, out of about 65,000. Bob probes random ports. "
-        "About how many probes give him a 50 % chance of a hit? a) about 20, b) about 180, c) about 32,000",
+        "Alice's hard NAT has 256 ports open toward Bob, out of the 64,511 ports 1025-65535. Bob probes random "
+        "ports. About how many probes give him a 50 % chance of a hit? a) about 20, b) about 180, c) about 32,000",
         ["8eebfe0997e795cabdcc1937181b0d29efd89dbc17bb97be2103dfd005830e1f"],
-        "Each probe hits with probability 256/65536 = 1/256, so after k probes P = 1 - (1 - 1/256)^k, which "
-        "is 1/2 at k = ln 2 x 256 = about 177. Both sides 'choosing' ports is what makes it a birthday problem.",
+        "Each probe hits with probability 256/64,511 (about 1/252), so after k probes P is about "
+        "1 - (1 - 256/64511)^k, which is 1/2 near k = ln 2 x 252 = about 175; counted exactly (a probe never "
+        "repeats a port) it is 174, Tailscale's figure. Both sides 'choosing' ports is what makes it a birthday "
+        "problem.",
         kind="choice", choices=["a", "b", "c"],
         feedback={"6990cc4fcb40366ca24acc97cda0c03d04ce171ad06b93ac132e9b842967b5be": "That would be right with one open port; 256 open ports "
                                                  "make every probe 256 times likelier to hit."},
@@ -443,8 +445,9 @@ _BUILTIN = [
         "a) direct, by hole punching, b) through the relay",
         ["1eaa184c426030c2724a541914b697107e59c868570f033b1f284db0f6e90eaf"],
         "Both mappings change per destination and neither NAT admits unknown senders, so no punch can meet; "
-        "the relay is the fallback (with both sides hard, Tailscale's 'How NAT traversal works' (2020) puts a 50% "
-        "chance of a birthday-paradox hit at about 170,000 probes).",
+        "the relay is the fallback. (Guessing ports on both sides is possible in principle, but Tailscale's 'How NAT "
+        "traversal works' (2020) puts it at about 54,000 probes per side for a 50% chance and about 170,000 for "
+        "99.9%.)",
         kind="choice", choices=["a", "b"],
     ),
 ]
