@@ -144,7 +144,7 @@ class NoDataIndications(RelayClient):
 
 def test_relay_client_mistakes():
     cases = {
-        IgnoresChallenge: "401 Unauthorized",
+        IgnoresChallenge: "401 Unauthenticated",
         SignsOnlyAllocate: "*every* request must be signed",
         SendsBeforePermission: "no permission for that peer",
         SendsDirect: "direct path",

@@ -229,7 +229,7 @@ def check_relay_client(RelayClient: Any) -> str:
         fail("the TURN server never heard an Allocate from your client: keep the given start().")
     if not any(a[3] is None for a in allocs):
         if len(allocs) == 1:
-            fail("the server answered your Allocate with 401 Unauthorized (with a REALM and a NONCE) and your client "
+            fail("the server answered your Allocate with 401 Unauthenticated (with a REALM and a NONCE) and your client "
                  "did nothing: on that error response, remember realm and nonce and send the same request again "
                  "with self.request(...) - now signed with authenticate().")
         codes = ", ".join(str(a[3]) for a in allocs)
