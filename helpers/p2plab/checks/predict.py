@@ -279,6 +279,7 @@ class Prediction:
         self.show_button.on_click(self.show)
         self.box = w.VBox([w.HTML("<b>Your prediction</b> (" + _escape(_what_to_give(question)) + "):"),
                            self.control, w.HBox([self.check_button, self.show_button]), self.feedback])
+        self.box.add_class("p2plab-prediction")
 
     def _say(self, text: str) -> None:
         self.feedback.value = f'<div role="status" aria-live="polite">{_escape(text)}</div>'
