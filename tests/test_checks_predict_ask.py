@@ -100,7 +100,7 @@ def test_convert_turns_answered_cells_into_ask_cells(tmp_path):
     nb = {"cells": [
         {"cell_type": "code", "metadata": {}, "execution_count": 1, "outputs": [],
          "source": ["from p2plab.checks import answer\n"]},
-        {"cell_type": "markdown", "metadata": {}, "source": ["> **Predict.** a) x, b) y"]},
+        {"cell_type": "markdown", "metadata": {}, "source": ["> **Predict.** Does it get established?"]},
         {"cell_type": "code", "metadata": {}, "execution_count": 2, "source": ['answer("nb08.rst-late-bob", "no")'],
          "outputs": [{"output_type": "stream", "name": "stdout", "text": ["✔ Right. ..."]}]},
         {"cell_type": "code", "metadata": {}, "execution_count": 3, "outputs": [],
@@ -113,4 +113,17 @@ def test_convert_turns_answered_cells_into_ask_cells(tmp_path):
     assert cells[0]["source"] == "from p2plab.checks import answer, ask\n"
     assert cells[2]["source"] == 'ask("nb08.rst-late-bob")' and cells[2]["outputs"] == []
     assert "".join(cells[3]["source"]).startswith("x = 1")  # not a bare answer cell: left alone
-    assert len(changed) == 2
+    assert "".join(cells[1]["source"]).endswith("Does it get established? (`yes` / `no`)\n")
+    assert len(changed) == 3, changed
+
+
+def test_convert_reports_a_choice_question_without_its_choices(tmp_path):
+    nb = {"cells": [
+        {"cell_type": "markdown", "metadata": {}, "source": ["> **Predict.** Which state does she move to?"]},
+        {"cell_type": "code", "metadata": {}, "execution_count": 1, "outputs": [],
+         "source": ['answer("nb08.simultaneous-state", "b")']},
+    ], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps(nb))
+    changed = convert_notebook(str(path))
+    assert any("WRITE the choices ['a', 'b', 'c']" in line for line in changed), changed

@@ -483,10 +483,40 @@ def convert_notebook(path: str) -> list[str]:
             cell["source"] = re.sub(r"^from p2plab\.checks import answer[ \t]*$", "from p2plab.checks import answer, ask",
                                     src, flags=re.M)
             changed.append(f"cell {i}: imports ask")
+    changed += _spell_out_choices(nb["cells"])
     with open(path, "w", encoding="utf-8") as f:
         json.dump(nb, f, indent=1, ensure_ascii=False)
         f.write("\n")
     return changed
+
+
+def _spell_out_choices(cells: list[dict]) -> list[str]:
+    """Every question must list its choices in its own text: add "(`yes` / `no`)" to a yes/no question's
+    markdown when missing; report a lettered question whose text does not list every choice."""
+    notes = []
+    for i, cell in enumerate(cells):
+        src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        m = re.search(r"""ask\(["']([^"']+)["']\)""", src) if cell["cell_type"] == "code" else None
+        if not m:
+            continue
+        try:
+            q = _find(m.group(1))
+        except KeyError:
+            notes.append(f"cell {i}: unknown question {m.group(1)!r}")
+            continue
+        j = next((k for k in range(i - 1, -1, -1) if cells[k]["cell_type"] == "markdown"), None)
+        if j is None:
+            notes.append(f"cell {i}: {q.id} has no markdown question above it")
+            continue
+        md = "".join(cells[j]["source"]) if isinstance(cells[j]["source"], list) else cells[j]["source"]
+        if q.kind == "yes/no" and not re.search(r"\byes\b", md):
+            cells[j]["source"] = md.rstrip("\n") + " (`yes` / `no`)\n"
+            notes.append(f"cell {j}: added (`yes` / `no`) to the question {q.id}")
+        elif q.kind == "choice":
+            missing = [c for c in q.choices or [] if not any(f in md for f in (f"{c})", f"`{c}`", f'"{c}"'))]
+            if missing:
+                notes.append(f"cell {j}: WRITE the choices {missing} of {q.id} into the question's text")
+    return notes
 
 
 def main(argv: list[str] | None = None) -> int:
