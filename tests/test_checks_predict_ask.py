@@ -127,3 +127,24 @@ def test_convert_reports_a_choice_question_without_its_choices(tmp_path):
     path.write_text(json.dumps(nb))
     changed = convert_notebook(str(path))
     assert any("WRITE the choices ['a', 'b', 'c']" in line for line in changed), changed
+
+
+def test_convert_command_line_knows_the_course_questions(tmp_path):
+    """`python -m p2plab.checks.predict convert` (how the lead converts 08) finds the registered questions."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    nb = {"cells": [
+        {"cell_type": "markdown", "metadata": {}, "source": ["> **Predict.** Established?"]},
+        {"cell_type": "code", "metadata": {}, "execution_count": 1, "outputs": [],
+         "source": ['answer("nb08.rst-late-bob", "no")']},
+    ], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps(nb))
+    helpers = str(Path(predict.__file__).resolve().parents[2])
+    env = dict(os.environ, PYTHONPATH=helpers)
+    out = subprocess.run([sys.executable, "-m", "p2plab.checks.predict", "convert", str(path)],
+                         capture_output=True, text=True, env=env, check=True).stdout
+    assert "unknown question" not in out and "added (`yes` / `no`)" in out, out

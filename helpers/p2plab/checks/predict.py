@@ -554,8 +554,10 @@ def main(argv: list[str] | None = None) -> int:
             if q.id.startswith(args.prefix):
                 print(f"{q.id}\n  Q: {q.prompt}\n  A: {q.reveal()}\n")
     elif args.cmd == "convert":
+        from p2plab.checks.predict import convert_notebook as convert  # the module the questions register in
+
         for path in args.notebooks:
-            for line in convert_notebook(path) or ["nothing to convert"]:
+            for line in convert(path) or ["nothing to convert"]:
                 print(f"{path}: {line}")
     else:
         for q in QUESTIONS.values():
