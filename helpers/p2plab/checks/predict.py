@@ -538,29 +538,25 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.cmd == "hash":
         print(answer_hash(args.question_id, args.value, args.kind, args.digits))
-    elif args.cmd == "answers":
-        import importlib
-        import pkgutil
+        return 0
+    # under ``python -m`` this file is __main__; the question modules register in p2plab.checks.predict
+    import importlib
+    import pkgutil
 
-        from . import questions
+    from p2plab.checks import predict, questions
 
-        for mod in pkgutil.iter_modules(questions.__path__):
-            importlib.import_module(f"{questions.__name__}.{mod.name}")
-        from p2plab.checks.predict import (
-            QUESTIONS as registry,  # the registry the modules filled, also under -m
-        )
-
-        for q in sorted(registry.values(), key=lambda q: q.id):
+    for mod in pkgutil.iter_modules(questions.__path__):
+        importlib.import_module(f"{questions.__name__}.{mod.name}")
+    if args.cmd == "answers":
+        for q in sorted(predict.QUESTIONS.values(), key=lambda q: q.id):
             if q.id.startswith(args.prefix):
                 print(f"{q.id}\n  Q: {q.prompt}\n  A: {q.reveal()}\n")
     elif args.cmd == "convert":
-        from p2plab.checks.predict import convert_notebook as convert  # the module the questions register in
-
         for path in args.notebooks:
-            for line in convert(path) or ["nothing to convert"]:
+            for line in predict.convert_notebook(path) or ["nothing to convert"]:
                 print(f"{path}: {line}")
     else:
-        for q in QUESTIONS.values():
+        for q in predict.QUESTIONS.values():
             print(f"{q.id}: {q.prompt}")
     return 0
 
