@@ -205,7 +205,8 @@ def test_notebook_renders_plotly_and_widget_in_chromium(tmp_path):
 
 @pytest.mark.timeout(300)
 def test_a_course_notebook_runs_in_chromium_and_its_explorer_punches(tmp_path):
-    """Course notebook 04 in a real browser: every figure drawn, the NAT explorer rendered and usable."""
+    """Course notebook 06 in a real browser: every figure drawn, the NAT explorer rendered and usable,
+    and a "predict, then run" form that explains only after the learner has answered."""
     needs_browser()
     from playwright.sync_api import sync_playwright
 
@@ -215,7 +216,7 @@ def test_a_course_notebook_runs_in_chromium_and_its_explorer_punches(tmp_path):
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            run_all_cells(page, url, "04-nat-behaviours.ipynb")
+            run_all_cells(page, url, "06-udp-hole-punching.ipynb")
             explorer = page.locator(".p2plab-nat-explorer")
             explorer.first.wait_for(timeout=120_000)
             page.wait_for_function(  # the kernel is idle again: every cell has run
@@ -230,12 +231,23 @@ def test_a_course_notebook_runs_in_chromium_and_its_explorer_punches(tmp_path):
             explorer.first.locator("button").filter(has_text="Punch").first.click()
             page.wait_for_timeout(1500)
             assert "NO DIRECT PATH" in explorer.first.inner_text() or "DIRECT" in explorer.first.inner_text(), before
-            page.screenshot(path=str(tmp_path / "course-04.png"), full_page=True)
+            # the first prediction (punch.symmetric-x-cone): no explanation until the learner answers
+            form = page.locator(".p2plab-prediction").first
+            form.scroll_into_view_if_needed()
+            assert "filter" not in form.inner_text() and "Right" not in form.inner_text()
+            form.get_by_role("button", name="Check my prediction").click()
+            page.wait_for_timeout(800)
+            assert "first" in form.inner_text()  # nothing chosen yet: asked to choose first
+            form.get_by_role("radio", name="no").check()
+            form.get_by_role("button", name="Check my prediction").click()
+            page.wait_for_function("el => el.innerText.includes('Right')", arg=form.element_handle(), timeout=30_000)
+            assert "port-restricted" in form.inner_text()  # the explanation, now that she has answered
+            page.screenshot(path=str(tmp_path / "course-06.png"), full_page=True)
             cells = page.locator(".jp-Notebook .jp-Cell")
             for i in range(cells.count()):  # visit every cell so each figure is drawn at its size
                 cells.nth(i).scroll_into_view_if_needed()
                 page.wait_for_timeout(60)
-            assert_no_errors_and_no_text_fallback(page, stored_figures(root / "04-nat-behaviours.ipynb"))
+            assert_no_errors_and_no_text_fallback(page, stored_figures(root / "06-udp-hole-punching.ipynb"))
         finally:
             browser.close()
-    assert (tmp_path / "course-04.png").stat().st_size > 10_000
+    assert (tmp_path / "course-06.png").stat().st_size > 10_000

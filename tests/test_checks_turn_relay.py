@@ -26,6 +26,12 @@ def test_right_answers_pass():
     assert T.check_relay_bill(S["relay_bill"], quiet=True).passed
 
 
+def test_relay_bill_example_uses_the_course_price():
+    """The course assumes $0.05/GB (notebooks 01 and 09: 1000 users x 2 Mbit/s = $32,400 a month)."""
+    msg = T.check_relay_bill(S["relay_bill"], quiet=True).message
+    assert "$0.05/GB" in msg and "$32,400" in msg and "0.08" not in msg
+
+
 def test_stubs_not_started():
     def stub(*a, **k):
         raise NotImplementedError()
@@ -138,7 +144,7 @@ class NoDataIndications(RelayClient):
 
 def test_relay_client_mistakes():
     cases = {
-        IgnoresChallenge: "401 Unauthorized",
+        IgnoresChallenge: "401 Unauthenticated",
         SignsOnlyAllocate: "*every* request must be signed",
         SendsBeforePermission: "no permission for that peer",
         SendsDirect: "direct path",

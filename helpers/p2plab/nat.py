@@ -9,7 +9,9 @@ RFC 4787 (BCP 127) describes a NAT by separate knobs instead of the old "cone" n
   ``endpoint-independent`` (anyone), ``address-dependent`` (addresses the inside host has sent
   to), ``address-and-port-dependent`` (exact address:port endpoints it has sent to).
 * **port allocation** - ``preserving`` (keep the inside port when free), ``sequential``, ``random``.
-* a **mapping timeout** refreshed by outbound traffic, and **hairpinning**.
+* a **mapping timeout** refreshed by outbound traffic, and **hairpinning**. A NAT may keep a UDP
+  mapping that has never seen a reply for a shorter time (``unreplied_timeout``): Linux conntrack
+  does (30 s unreplied, 120 s once a reply has come and the flow is still active after 2 s).
 
 ``NatTable`` applies a behaviour to packets; the simulator's NAT routers are built on it.
 """
@@ -59,6 +61,10 @@ class NatBehavior:
     inbound_refresh: bool = False
     hairpinning: bool = True
     name: str = "custom"
+    # UDP only: how long a mapping lives until a reply has come in and the flow is still active 2 s
+    # after it began (Linux conntrack's "stream" rule); then ``mapping_timeout``. None: always
+    # ``mapping_timeout``.
+    unreplied_timeout: float | None = None
     # Linux only: the router accepts unsolicited packets on its own input chain, so an early
     # packet from a peer leaves a conntrack entry that clashes with the later outbound mapping.
     conntrack_clash: bool = False
@@ -81,6 +87,9 @@ class NatBehavior:
                 f"port_range {self.port_range} is not a range of 16-bit ports: use (low, high) with "
                 "1 <= low <= high <= 65535, e.g. (1024, 65535)"
             )
+        if self.unreplied_timeout is not None and self.unreplied_timeout <= 0:
+            raise ConfigurationError(
+                f"unreplied_timeout must be a positive number of seconds or None; got {self.unreplied_timeout}")
         if self.mapping_timeout <= 0:
             raise ConfigurationError(
                 f"mapping_timeout must be a positive number of seconds (RFC 4787 asks for at least 120, "
@@ -94,8 +103,10 @@ class NatBehavior:
 
     def describe(self) -> str:
         """One line in words."""
+        timeout = (f"timeout {self.unreplied_timeout:g} s unreplied, {self.mapping_timeout:g} s once replied"
+                   if self.unreplied_timeout is not None else f"timeout {self.mapping_timeout:g} s")
         return (f"{self.name}: {self.mapping} mapping, {self.filtering} filtering, {self.port_allocation} ports, "
-                f"timeout {self.mapping_timeout:g} s, hairpinning {'on' if self.hairpinning else 'off'}"
+                f"{timeout}, hairpinning {'on' if self.hairpinning else 'off'}"
                 f" (classic name: {self.classic_name})")
 
 
@@ -115,7 +126,11 @@ PRESETS: dict[str, NatBehavior] = {
     "restricted-cone": NatBehavior(EI, AD, name="restricted-cone"),
     "port-restricted-cone": NatBehavior(EI, APD, name="port-restricted-cone"),
     "symmetric": NatBehavior(APD, APD, port_allocation="random", port_range=(32768, 60999), name="symmetric"),
-    "linux-masquerade": NatBehavior(EI, APD, port_allocation="preserving", mapping_timeout=180.0,
+    # What the real lab's nftables masquerade does with the kernel's defaults: the port is kept, a UDP
+    # entry lives 30 s until replied (nf_conntrack_udp_timeout) and 120 s as a stream
+    # (nf_conntrack_udp_timeout_stream), replies refresh it too, and nothing hairpins.
+    "linux-masquerade": NatBehavior(EI, APD, port_allocation="preserving", mapping_timeout=120.0,
+                                    unreplied_timeout=30.0, inbound_refresh=True, hairpinning=False,
                                     name="linux-masquerade"),
 }
 ALIASES = {
@@ -158,6 +173,7 @@ class Mapping:
     remotes: set[Endpoint] = field(default_factory=set)
     packets_out: int = 0
     packets_in: int = 0
+    refreshed: float = 0.0  # when the timer was last restarted
 
 
 class NatTable:
@@ -194,6 +210,17 @@ class NatTable:
             return (proto, inside, remote[0])
         return (proto, inside, remote)
 
+    STREAM_AFTER = 2.0  # Linux: a replied UDP flow becomes a "stream" if still active 2 s after it began
+
+    def _timeout(self, m: Mapping, now: float) -> float:
+        """How long ``m`` lives from ``now`` (see ``NatBehavior.unreplied_timeout``)."""
+        b = self.behavior
+        if b.unreplied_timeout is None or m.proto != 17:
+            return b.mapping_timeout
+        if m.packets_in and now >= m.created + self.STREAM_AFTER:
+            return b.mapping_timeout
+        return b.unreplied_timeout
+
     def _expire(self, now: float) -> None:
         # A heap of (deadline, seq, mapping); a refreshed mapping is pushed again at its new deadline.
         heap = self._deadlines
@@ -208,7 +235,7 @@ class NatTable:
             del self._by_outside[(m.proto, *m.outside)]
             self.expired.append(m)
             self.log.append(f"t={m.expires:.3f}s mapping {fmt(m.inside)} -> {fmt(m.outside)} expired "
-                            f"(idle for {self.behavior.mapping_timeout:g} s; noticed at t={now:.3f}s)")
+                            f"(idle for {m.expires - m.refreshed:g} s; noticed at t={now:.3f}s)")
 
     def _pick_outside(self, proto: int, inside: Endpoint, remote: Endpoint) -> Endpoint:
         b = self.behavior
@@ -257,17 +284,19 @@ class NatTable:
                 m, key = None, flow_key
         if m is None:
             outside = self._pick_outside(pkt.proto, inside, remote)
-            m = Mapping(pkt.proto, inside, outside, key, now, now + self.behavior.mapping_timeout)
+            m = Mapping(pkt.proto, inside, outside, key, now, now)
+            m.expires = now + self._timeout(m, now)
             self._by_key[key] = m
             self._by_outside[(pkt.proto, *outside)] = m
-            heapq.heappush(self._deadlines, (now + self.behavior.mapping_timeout, next(self._seq), m))
+            heapq.heappush(self._deadlines, (m.expires, next(self._seq), m))
             note = f"new mapping {fmt(inside)} -> {fmt(outside)} ({self.behavior.mapping} mapping)" if self.explain else ""
             if self.explain and self.behavior.conntrack_clash and outside[1] != inside[1]:
                 note += (f"; port {inside[1]} was taken by a conntrack entry the peer's early packet left "
                          f"on the router, so the NAT picked {outside[1]}")
         else:
             note = f"existing mapping {fmt(inside)} -> {fmt(m.outside)}" if self.explain else ""
-        m.expires = now + self.behavior.mapping_timeout
+        m.expires = now + self._timeout(m, now)
+        m.refreshed = now
         m.remotes.add(remote)
         m.packets_out += 1
         return pkt.rewrite(src=m.outside[0], sport=m.outside[1]), note
@@ -303,7 +332,8 @@ class NatTable:
                           f"the {what} it has sent to ({seen}), not {fmt(remote)} ({f} filtering)")
         m.packets_in += 1
         if self.behavior.inbound_refresh:
-            m.expires = now + self.behavior.mapping_timeout
+            m.expires = now + self._timeout(m, now)
+            m.refreshed = now
         return (pkt.rewrite(dst=m.inside[0], dport=m.inside[1]),
                 f"mapping {fmt(m.outside)} -> {fmt(m.inside)}" if self.explain else "")
 

@@ -166,10 +166,11 @@ def cgn(home_nat: str | NatBehavior = "port-restricted-cone", carrier_nat: str |
     return t
 
 
-def same_nat(nat: str | NatBehavior = "port-restricted-cone", hairpinning: bool = True) -> Topology:
-    """Alice and Carol behind the same NAT (hairpinning), a server outside."""
+def same_nat(nat: str | NatBehavior = "port-restricted-cone", hairpinning: bool | None = None) -> Topology:
+    """Alice and Carol behind the same NAT (hairpinning as the preset has it unless given), a server outside."""
     t = Topology("same-nat")
-    t.add_nat("nat-a", ALICE_NAT_IP, ALICE_LAN, preset(nat, hairpinning=hairpinning))
+    t.add_nat("nat-a", ALICE_NAT_IP, ALICE_LAN,
+              preset(nat) if hairpinning is None else preset(nat, hairpinning=hairpinning))
     t.add_host("alice", ALICE_IP, behind="nat-a", latency=0.001)
     t.add_host("carol", "192.168.1.11", behind="nat-a", latency=0.001)
     t.add_server("server", SERVER_IP, SERVER_ALT_IP)

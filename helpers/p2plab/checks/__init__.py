@@ -21,7 +21,8 @@ A check never raises: unfinished code ("raise NotImplementedError()") prints
 "not started yet - begin at ...", a wrong answer prints a hint about the concept, and a crash
 prints the exception in one line.
 
-``answer(question_id, value)`` checks a prediction against a stored hash and explains (see
+``ask(question_id)`` shows a "predict, then run" question's answer form in a course notebook;
+``answer(question_id, value)`` checks a typed prediction against a stored hash and explains (see
 ``p2plab.checks.predict`` for the question registry and how to add questions).
 """
 
@@ -31,11 +32,11 @@ import importlib
 from typing import Any
 
 from .common import CheckResult, try_it
-from .predict import QUESTIONS, Question, answer, answer_hash, register
+from .predict import QUESTIONS, Question, answer, answer_hash, ask, register
 
 LABS = ("sockets", "nat_table", "stun_by_hand", "hole_punching", "port_prediction", "turn_relay", "ice", "capstone")
 
-__all__ = ["answer", "answer_hash", "register", "Question", "QUESTIONS", "CheckResult", "try_it", *LABS]
+__all__ = ["answer", "ask", "answer_hash", "register", "Question", "QUESTIONS", "CheckResult", "try_it", *LABS]
 
 
 def __getattr__(name: str) -> Any:

@@ -125,7 +125,8 @@ def check_probability(success_probability: Any) -> str:
                  "1 - n/space; k independent probes all miss with that to the power k.")
         fail(f"for {n} open ports, {k} probes among {space} ports you give {got:.6f}; it should be about "
              f"{want:.4f}. A probe misses with probability 1 - open/space; success = 1 - P(all miss).")
-    return (f"256 open ports, 1024 probes of 65536: {exact_probability(256, 1024, 65536):.1%}; of this NAT's "
+    return (f"256 open ports, 1024 probes among the 64,511 ports 1025-65535: {exact_probability(256, 1024, 64511):.1%}; "
+            f"of this NAT's "
             f"{SPACE} ports: {exact_probability(256, 1024):.2%}.")
 
 

@@ -1,12 +1,21 @@
 """"Predict, then run": check a learner's prediction without putting the answer in plain sight.
 
-In a course notebook::
+In a course notebook, a question cell holds only the question's id::
+
+    from p2plab.checks import ask
+    ask("punch.symmetric-x-cone")
+
+It shows a small form: the choices (or a box for a number), **Check my prediction** and **Show me
+the answer**. The explanation appears only after the learner has answered (or asked to be shown),
+so a saved notebook shows the question and never the answer. Where widgets do not run (GitHub, a
+terminal), the learner types the prediction instead::
 
     from p2plab.checks import answer
     answer("punch.symmetric-x-cone", "no")     # the learner's prediction, before the next cell runs
 
 prints whether the prediction was right and explains, and returns an ``AnswerResult`` with
-``.correct``. Only the SHA-256 of the normalised right answer is stored, so reading the notebook
+``.correct``. Instructors see every answer with ``python -m p2plab.checks.predict answers`` or by
+starting Jupyter with ``P2PLAB_TEACHER=1`` (then every ``ask`` cell also prints its answer). Only the SHA-256 of the normalised right answer is stored, so reading the notebook
 or this file does not reveal it. ``answer`` never raises: an unknown question id or an odd value
 gets a friendly message.
 
@@ -28,6 +37,7 @@ Adding a question (notebook authors)
            explanation="Why the answer is what it is (shown after the prediction, right or wrong).",
            kind="number",                       # "choice", "number", "yes/no" or "text"
            choices=None,                        # for kind="choice": e.g. ["a", "b", "c"]
+           labels=None,                         # what each choice says, e.g. ["a) 37", "b) 29", ...]
            feedback={"<hash of a wrong answer>": "a hint aimed at that particular misconception"},
        ))
 
@@ -93,9 +103,51 @@ class Question:
     choices: list[str] | None = None
     digits: int | None = None
     feedback: dict[str, str] = field(default_factory=dict)
+    labels: list[str] | None = None  # shown in the control, one per choice ("a) only the source address")
 
     def hash(self, value: Any) -> str:
         return answer_hash(self.id, value, self.kind, self.digits)
+
+    def options(self) -> list[tuple[str, str]]:
+        """The (label, value) pairs a learner picks from: the choices, or yes and no; [] for a typed answer."""
+        if self.kind == "yes/no":
+            return [("yes", "yes"), ("no", "no")]
+        if self.kind == "choice" and self.choices:
+            labels = self.labels or _labels_from_prompt(self.prompt, self.choices) or self.choices
+            return list(zip(labels, self.choices, strict=True))
+        return []
+
+    def right_option(self) -> str | None:
+        """The label of the accepted option (found by hashing each option); None for a typed answer."""
+        for label, value in self.options():
+            if self.hash(value) in self.accepted:
+                return label
+        return None
+
+    def reveal(self) -> str:
+        """The answer and why, for "Show me the answer" and for instructors."""
+        right = self.right_option()
+        return f"The answer: {right}. {self.explanation}" if right else self.explanation
+
+
+def _labels_from_prompt(prompt: str, choices: list[str]) -> list[str] | None:
+    """For lettered choices, the text after each "a) " in the prompt ("a) to encrypt it"); None if
+    some letter is missing, so the control then shows the bare letters."""
+    starts = []
+    for c in choices:
+        m = re.search(rf"(?:^|[\s(]){re.escape(c)}\) ", prompt)
+        if m is None or len(c) != 1:
+            return None
+        starts.append(m.start() if prompt[m.start()] not in " (" else m.start() + 1)
+    if starts != sorted(starts):
+        return None
+    labels = []
+    for i, start in enumerate(starts):
+        end = starts[i + 1] if i + 1 < len(starts) else len(prompt)
+        text = prompt[start:end].strip()
+        text = re.sub(r"(,\s*(or)?|\s+or)$", "", text).strip().rstrip(".?;")
+        labels.append(text)
+    return labels
 
 
 @dataclass
@@ -123,6 +175,9 @@ def register(question: Question) -> Question:
     """Add (or replace) a question in the registry; returns it."""
     if question.kind not in ("choice", "number", "yes/no", "text"):
         raise ValueError(f"kind must be 'choice', 'number', 'yes/no' or 'text', not {question.kind!r}")
+    if question.labels is not None and len(question.labels) != len(question.choices or []):
+        raise ValueError(f"{question.id}: give one label per choice ({len(question.choices or [])} choices, "
+                         f"{len(question.labels)} labels)")
     QUESTIONS[question.id] = question
     return question
 
@@ -166,6 +221,122 @@ def answer(question_id: str, value: Any, quiet: bool = False) -> AnswerResult:
     if not quiet:
         print(res.message)
     return res
+
+
+def teacher_mode() -> bool:
+    """True when the environment variable ``P2PLAB_TEACHER`` is 1/yes/true: ``ask`` cells then also
+    print their answer (for instructors preparing a session; never set it for learners)."""
+    import os
+
+    return os.environ.get("P2PLAB_TEACHER", "").strip().lower() in ("1", "yes", "true", "on")
+
+
+def _find(question_id: str) -> Question:
+    q = QUESTIONS.get(question_id)
+    if q is None:
+        _load_course_questions(str(question_id))
+        q = QUESTIONS.get(question_id)
+    if q is None:
+        near = [k for k in QUESTIONS if k.split(".")[0] == str(question_id).split(".")[0]] or sorted(QUESTIONS)
+        raise KeyError(f"There is no question {question_id!r}. Known questions: {', '.join(sorted(near))}.")
+    return q
+
+
+def _what_to_give(q: Question) -> str:
+    if q.kind == "number":
+        return "a number"
+    if q.kind == "yes/no":
+        return "yes or no"
+    if q.options():
+        return "one of: " + "; ".join(label for label, _ in q.options())
+    return "a short answer"
+
+
+class Prediction:
+    """The form an ``ask`` cell shows: the options (or a box), Check, Show me the answer, feedback.
+
+    Its parts are plain attributes so that tests (and curious learners) can drive it:
+    ``control.value``, ``check_button.click()``, ``show_button.click()``, ``feedback.value``;
+    ``result`` is the last ``AnswerResult`` (None before Check).
+    """
+
+    def __init__(self, question: Question) -> None:
+        import ipywidgets as w
+
+        self.question = question
+        self.result: AnswerResult | None = None
+        options = question.options()
+        if options:
+            self.control = w.RadioButtons(options=options, value=None, layout=w.Layout(width="auto"))
+        else:
+            self.control = w.Text(value="", placeholder=_what_to_give(question), description="Prediction:")
+        self.check_button = w.Button(description="Check my prediction", button_style="primary",
+                                     tooltip="Compare your prediction with what happens, and see why")
+        self.show_button = w.Button(description="Show me the answer",
+                                    tooltip="Stuck? See the answer and the explanation")
+        self.feedback = w.HTML(value="")
+        self.check_button.on_click(self.check)
+        self.show_button.on_click(self.show)
+        self.box = w.VBox([w.HTML("<b>Your prediction</b> (" + _escape(_what_to_give(question)) + "):"),
+                           self.control, w.HBox([self.check_button, self.show_button]), self.feedback])
+        self.box.add_class("p2plab-prediction")
+
+    def _say(self, text: str) -> None:
+        self.feedback.value = f'<div role="status" aria-live="polite">{_escape(text)}</div>'
+
+    def check(self, _: Any = None) -> AnswerResult:
+        """Check what is in the control (the Check button calls this)."""
+        value = self.control.value
+        if value is None or not str(value).strip():
+            self.result = AnswerResult(self.question.id, None, "Choose or type your prediction first, then press "
+                                       "Check my prediction. (Stuck? Show me the answer is next to it.)")
+            self._say(self.result.message)
+            return self.result
+        self.result = answer(self.question.id, value, quiet=True)
+        self._say(self.result.message)
+        return self.result
+
+    def show(self, _: Any = None) -> str:
+        """Show the answer and the explanation (the Show me button calls this)."""
+        text = self.question.reveal()
+        self._say(text)
+        return text
+
+    def text(self) -> str:
+        """What a reader without widgets sees: how to answer, never the answer."""
+        q = self.question
+        return (f"Your prediction ({_what_to_give(q)}): run this notebook in Jupyter to answer in a form here, "
+                f"or type it in a new code cell: answer({q.id!r}, ...)")
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        bundle = dict(self.box._repr_mimebundle_(include=include, exclude=exclude) or {})
+        bundle["text/plain"] = self.text()
+        bundle["text/html"] = f"<p>{_escape(self.text())}</p>"
+        return bundle
+
+
+def _escape(text: str) -> str:
+    import html
+
+    return html.escape(text, quote=False)
+
+
+def ask(question_id: str) -> Prediction | AnswerResult:
+    """Show a "predict, then run" question's answer form (leave it last in a cell).
+
+    The learner picks or types a prediction, presses **Check my prediction** and only then reads the
+    explanation; **Show me the answer** is there for the stuck. With ``P2PLAB_TEACHER=1`` the cell also
+    prints the answer. An unknown id prints the known ones instead of raising.
+    """
+    try:
+        q = _find(question_id)
+    except KeyError as err:
+        res = AnswerResult(str(question_id), None, str(err.args[0]))
+        print(res.message)
+        return res
+    if teacher_mode():
+        print(f"[teacher mode] {q.reveal()}")
+    return Prediction(q)
 
 
 # -- the course's own questions ---------------------------------------------------------------
@@ -238,11 +409,13 @@ _BUILTIN = [
     ),
     Question(
         "portpred.probes-for-half",
-        "Alice's hard NAT has 256 ports open toward Bob, out of about 65,000. Bob probes random ports. "
-        "About how many probes give him a 50 % chance of a hit? a) about 20, b) about 180, c) about 32,000",
+        "Alice's hard NAT has 256 ports open toward Bob, out of the 64,511 ports 1025-65535. Bob probes random "
+        "ports. About how many probes give him a 50 % chance of a hit? a) about 20, b) about 180, c) about 32,000",
         ["8eebfe0997e795cabdcc1937181b0d29efd89dbc17bb97be2103dfd005830e1f"],
-        "Each probe hits with probability 256/65536 = 1/256, so after k probes P = 1 - (1 - 1/256)^k, which "
-        "is 1/2 at k = ln 2 x 256 = about 177. Both sides 'choosing' ports is what makes it a birthday problem.",
+        "Each probe hits with probability 256/64,511 (about 1/252), so after k probes P is about "
+        "1 - (1 - 256/64511)^k, which is 1/2 near k = ln 2 x 252 = about 175; counted exactly (a probe never "
+        "repeats a port) it is 174, Tailscale's figure. Both sides 'choosing' ports is what makes it a birthday "
+        "problem.",
         kind="choice", choices=["a", "b", "c"],
         feedback={"6990cc4fcb40366ca24acc97cda0c03d04ce171ad06b93ac132e9b842967b5be": "That would be right with one open port; 256 open ports "
                                                  "make every probe 256 times likelier to hit."},
@@ -273,8 +446,9 @@ _BUILTIN = [
         "a) direct, by hole punching, b) through the relay",
         ["1eaa184c426030c2724a541914b697107e59c868570f033b1f284db0f6e90eaf"],
         "Both mappings change per destination and neither NAT admits unknown senders, so no punch can meet; "
-        "the relay is the fallback (with both sides hard, Tailscale's 'How NAT traversal works' (2020) puts a 50% "
-        "chance of a birthday-paradox hit at about 170,000 probes).",
+        "the relay is the fallback. (Guessing ports on both sides is possible in principle, but Tailscale's 'How NAT "
+        "traversal works' (2020) puts it at about 54,000 probes per side for a 50% chance and about 170,000 for "
+        "99.9%.)",
         kind="choice", choices=["a", "b"],
     ),
 ]
@@ -283,8 +457,70 @@ for _question in _BUILTIN:
     register(_question)
 
 
+_ANSWER_CELL = re.compile(r"""^\s*answer\(\s*(["'])(?P<id>[^"']+)\1\s*,.*\)\s*(#.*)?$""", re.S)
+
+
+def convert_notebook(path: str) -> list[str]:
+    """Turn a notebook's pre-answered cells ``answer("ID", value)`` into unanswered ``ask("ID")`` cells
+    (outputs cleared) and ``from p2plab.checks import answer`` into ``... import answer, ask``.
+    Returns what changed, one line per cell; re-execute the notebook afterwards."""
+    import json
+
+    with open(path, encoding="utf-8") as f:
+        nb = json.load(f)
+    changed = []
+    for i, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] != "code":
+            continue
+        src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        m = _ANSWER_CELL.match(src)
+        if m and "\n" not in src.strip():
+            cell["source"] = f'ask("{m.group("id")}")'
+            cell["outputs"] = []
+            cell["execution_count"] = None
+            changed.append(f"cell {i}: ask({m.group('id')!r})")
+        elif re.search(r"^from p2plab\.checks import answer[ \t]*$", src, re.M):
+            cell["source"] = re.sub(r"^from p2plab\.checks import answer[ \t]*$", "from p2plab.checks import answer, ask",
+                                    src, flags=re.M)
+            changed.append(f"cell {i}: imports ask")
+    changed += _spell_out_choices(nb["cells"])
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(nb, f, indent=1, ensure_ascii=False)
+        f.write("\n")
+    return changed
+
+
+def _spell_out_choices(cells: list[dict]) -> list[str]:
+    """Every question must list its choices in its own text: add "(`yes` / `no`)" to a yes/no question's
+    markdown when missing; report a lettered question whose text does not list every choice."""
+    notes = []
+    for i, cell in enumerate(cells):
+        src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        m = re.search(r"""ask\(["']([^"']+)["']\)""", src) if cell["cell_type"] == "code" else None
+        if not m:
+            continue
+        try:
+            q = _find(m.group(1))
+        except KeyError:
+            notes.append(f"cell {i}: unknown question {m.group(1)!r}")
+            continue
+        j = next((k for k in range(i - 1, -1, -1) if cells[k]["cell_type"] == "markdown"), None)
+        if j is None:
+            notes.append(f"cell {i}: {q.id} has no markdown question above it")
+            continue
+        md = "".join(cells[j]["source"]) if isinstance(cells[j]["source"], list) else cells[j]["source"]
+        if q.kind == "yes/no" and not re.search(r"\byes\b", md):
+            cells[j]["source"] = md.rstrip("\n") + " (`yes` / `no`)\n"
+            notes.append(f"cell {j}: added (`yes` / `no`) to the question {q.id}")
+        elif q.kind == "choice":
+            missing = [c for c in q.choices or [] if not any(f in md for f in (f"{c})", f"`{c}`", f'"{c}"'))]
+            if missing:
+                notes.append(f"cell {j}: WRITE the choices {missing} of {q.id} into the question's text")
+    return notes
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m p2plab.checks.predict hash QUESTION_ID VALUE [--kind number] [--digits N]``."""
+    """``python -m p2plab.checks.predict hash|list|answers|convert ...`` (see ``--help``)."""
     import argparse
 
     p = argparse.ArgumentParser(prog="python -m p2plab.checks.predict")
@@ -295,11 +531,32 @@ def main(argv: list[str] | None = None) -> int:
     h.add_argument("--kind", default="text", choices=["choice", "number", "yes/no", "text"])
     h.add_argument("--digits", type=int, default=None)
     sub.add_parser("list", help="list the registered questions")
+    a = sub.add_parser("answers", help="for instructors: every course question with its answer and why")
+    a.add_argument("prefix", nargs="?", default="", help="only questions whose id starts with this (e.g. nb07)")
+    c = sub.add_parser("convert", help='turn answer("ID", value) cells of notebooks into unanswered ask("ID") cells')
+    c.add_argument("notebooks", nargs="+")
     args = p.parse_args(argv)
     if args.cmd == "hash":
         print(answer_hash(args.question_id, args.value, args.kind, args.digits))
+        return 0
+    # under ``python -m`` this file is __main__; the question modules register in p2plab.checks.predict
+    import importlib
+    import pkgutil
+
+    from p2plab.checks import predict, questions
+
+    for mod in pkgutil.iter_modules(questions.__path__):
+        importlib.import_module(f"{questions.__name__}.{mod.name}")
+    if args.cmd == "answers":
+        for q in sorted(predict.QUESTIONS.values(), key=lambda q: q.id):
+            if q.id.startswith(args.prefix):
+                print(f"{q.id}\n  Q: {q.prompt}\n  A: {q.reveal()}\n")
+    elif args.cmd == "convert":
+        for path in args.notebooks:
+            for line in predict.convert_notebook(path) or ["nothing to convert"]:
+                print(f"{path}: {line}")
     else:
-        for q in QUESTIONS.values():
+        for q in predict.QUESTIONS.values():
             print(f"{q.id}: {q.prompt}")
     return 0
 

@@ -160,8 +160,9 @@ def nat_ruleset(behavior: NatBehavior, wan: str, lan: str, public_ips: list[str]
 
 def sysctls(behavior: NatBehavior) -> dict[str, str]:
     t = str(int(behavior.mapping_timeout))
+    unreplied = behavior.unreplied_timeout
     return {
-        "net/netfilter/nf_conntrack_udp_timeout": t,
+        "net/netfilter/nf_conntrack_udp_timeout": t if unreplied is None else str(int(unreplied)),
         "net/netfilter/nf_conntrack_udp_timeout_stream": t,
         "net/netfilter/nf_conntrack_acct": "1",
     }

@@ -10,9 +10,9 @@ from p2plab.checks.predict import Question, register
 QUESTIONS = [
     Question(
         "nb03.changed-fields",
-        "Carol, Alice's flatmate (192.168.1.11), also sends from port 5000, after Alice's own mapping has taken outside port 5000. Which header fields does the NAT change? a) only the source address, b) the source address and the source port, c) the source address, the source port and both checksums, d) everything, payload included",
+        "Carol, Alice's flatmate (192.168.1.11), also sends from port 5000, after Alice's own mapping has taken outside port 5000. Which header fields does the NAT's translation change (leave aside the TTL, which every router lowers)? a) only the source address, b) the source address and the source port, c) the source address, the source port and both checksums, d) everything, payload included",
         ["be11b96364e5fc0f61ae28cac2962aa3ae0512e102a7a6d64db5e3ce087241f2"],
-        "The NAT rewrites the source address and, because port 5000 is taken, the source port. Both are covered by checksums: the IP header checksum covers the address, and the UDP checksum covers a pseudo-header with both addresses plus the ports, so both checksums must be recomputed. The payload is untouched.",
+        "The NAT rewrites the source address and, because port 5000 is taken, the source port. Both are covered by checksums: the IP header checksum covers the address, and the UDP checksum covers a pseudo-header with both addresses plus the ports, so both checksums must be recomputed. The payload is untouched. The TTL goes down by one as well, but every router does that to every packet it forwards: that is routing, not translation.",
         kind="choice",
         choices=["a", "b", "c", "d"],
         feedback={
@@ -32,7 +32,7 @@ QUESTIONS = [
         "nb03.table-rows",
         "With endpoint-independent mapping, Alice sends from three sockets (ports 5000, 5001, 5002), each one to Bob and to the server. How many rows will the NAT's translation table have?",
         ["79d1be0b9ad1b0b41ad98451ef5fbe1b4d2ae299222d2e58631c01a632bef5f7"],
-        "Endpoint-independent mapping keeps one mapping per inside endpoint, whatever the destination: three sockets, three rows. Each row lists both remote endpoints it has sent to.",
+        "Endpoint-independent mapping keeps one mapping per inside endpoint, whatever the destination: three sockets, 3 rows. Each row lists both remote endpoints it has sent to.",
         kind="number",
         feedback={
             "ebad11c867b01062a348a35af38180cb913e9135676cd6a4bcb48195f30ab175": "That would be one mapping per (socket, destination) pair: what a symmetric NAT does (notebook 04). This NAT maps each inside endpoint once.",

@@ -25,13 +25,6 @@ QUESTIONS = [
             "075b0b56452b3d9375850e81b13cf7dffe6fc96bb3700f42f2917697ba04c0c5": "Bob's reply at 60 s got through, but inbound packets do not refresh the mapping here.",
         },
     ),
-    Question(
-        "nb04.hairpin-off",
-        "Alice and Carol sit behind the same NAT, and hairpinning is off. Carol sends a datagram to Alice's public endpoint 203.0.113.10:5000. Does it reach Alice? (yes/no)",
-        ["1c8d36fd28070f8266ef4d19ab6aca4629ebcc4962272b4a4477ee393176215b"],
-        "Carol's packet goes to the NAT's own outside address. Without hairpinning the NAT will not turn it around and send it back inside, so it is dropped, although Alice is one hop away.",
-        kind="yes/no",
-    ),
 ]
 
 for _q in QUESTIONS:

@@ -11,7 +11,7 @@ register(Question(
     'nb06.matrix-direct-count',
     'The matrix punches every ordered pair of the five presets (full-cone, restricted-cone, port-restricted-cone, linux-masquerade, symmetric): 25 pairs. How many of them get a direct path?',
     ['f86871d225030463c39e920e5e06f121f8f96ed1cde6ebb8b4e737210cee746c'],
-    "Only 5 pairs fail: symmetric opposite a port-restricted filter (port-restricted cone or Linux masquerade), in either order, and symmetric x symmetric. Opposite a full cone or a restricted cone NAT, whose filters do not look at the port, a symmetric NAT's new port does no harm.",
+    "20 pairs get a direct path and only 5 fail: symmetric opposite a port-restricted filter (port-restricted cone or Linux masquerade), in either order, and symmetric x symmetric. Opposite a full cone or a restricted cone NAT, whose filters do not look at the port, a symmetric NAT's new port does no harm.",
     kind='number',
     feedback={
         'e3eaef3c25058f308ea662890247069bf667b34f86ff644f5ec7c105fb3a749d': 'That would be every pair with a symmetric NAT failing. Look at symmetric opposite a full cone or restricted cone NAT: their filters ignore the port.',

@@ -29,9 +29,9 @@ register(Question(
 
 register(Question(
     'nb07.two-hard-nats',
-    'Both Alice and Bob are behind hard (endpoint-dependent) NATs. In the search-space model of p2plab.viz.port_guess_probability(hard_both=True), what is the chance of success after 2048 probes? a) above 99 %, b) about 50 %, c) below 1 %',
+    'Both Alice and Bob are behind hard (endpoint-dependent) NATs, and each side sends 2048 probes, each from a fresh port to a random port of the other (the model of the birthday calculator behind Tailscale\'s article). What is the chance of success? a) above 99 %, b) about 50 %, c) below 1 %',
     ['99c5892b958cb4065f139ee3ff71dc6f77a9041fbde76c182f2eb0203ad7a302'],
-    'With two hard NATs a probe has to hit the right pair of ports, one on each side, and there are about 64,511 x 64,511 (over 4 billion) pairs. 2048 probes then succeed about 0.01 % of the time: a relay is the practical answer.',
+    'With two hard NATs a probe has to hit the right pair of ports, one on each side, and there are 64,511 x 64,511 (over 4 billion) pairs. 2048 probes per side succeed about 0.1 % of the time; a 50 % chance takes about 54,000 probes per side and 99.9 % about 170,000 (Tailscale\'s figures). A relay is the practical answer.',
     kind='choice',
     choices=['a', 'b', 'c'],
     feedback={

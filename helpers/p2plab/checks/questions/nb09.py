@@ -25,7 +25,7 @@ QUESTIONS = [
         'nb09.permission-port',
         "Alice installed a TURN permission for Bob's public address as his STUN server saw it (port 5001's mapping). Bob, behind a symmetric NAT, sends from his port 5000, so his NAT uses another outside port. Does the relay pass his datagram on to Alice? (yes/no)",
         ['88d435f7810e17c6c51e8acaa3436c5d5413ce62ad57bfd107c5b00b6485fb1b'],
-        "A TURN permission matches the peer's IP address only; the port is ignored (RFC 8656 section 9). A symmetric NAT changes ports, not its IP address, so Bob's datagram matches the permission and the relay delivers it in a Data indication.",
+        "A TURN permission matches the peer's IP address only; the port is ignored (RFC 8656 section 9). Bob's symmetric NAT changes the port but, like most NATs, uses one outside address for all his flows ('paired' address pooling, which RFC 4787 REQ-2 recommends), so Bob's datagram matches the permission and the relay delivers it in a Data indication. A NAT with several outside addresses and no pairing could break this.",
         kind='yes/no',
     ),
     Question(

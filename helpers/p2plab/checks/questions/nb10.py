@@ -43,7 +43,7 @@ QUESTIONS = [
         'nb10.relayed-count',
         'ICE runs between every ordered pair of the five NAT presets (25 pairs). How many end on a relayed path?',
         ['83cdb885a937df55ac0f46b23a976d0c31601729387895b65591f4c6cd48aae7'],
-        'The same five pairs where hole punching fails: symmetric opposite port-restricted cone or Linux masquerade (in either order: 4 pairs) and symmetric x symmetric. The other 20 connect directly, and none fails, because ICE also tries the relay.',
+        '5 pairs: the same ones where hole punching fails: symmetric opposite port-restricted cone or Linux masquerade (in either order: 4 pairs) and symmetric x symmetric. The other 20 connect directly, and none fails, because ICE also tries the relay.',
         kind='number',
         feedback={
             'b476cc9f6c80e8e2b2535327a12bf7424b09a429d417ebcfdc00e3a307d27dd0': 'ICE does not beat the NATs: where no direct pair can work, it falls back to the relay.',
