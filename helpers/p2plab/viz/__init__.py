@@ -103,12 +103,12 @@ def use_mimetype_renderer() -> None:
 # not the modules of the same name.
 from .charts import birthday_curve, ice_pairs_table, port_guess_probability, punch_heatmap, relay_cost_chart  # noqa: E402
 from .inspector import changed_bytes, hexdump, inspect_packet, xor_mapped_address_steps  # noqa: E402
-from .ladder import hops, ladder, lane_order  # noqa: E402
+from .ladder import column_order, ladder, lane_order, messages  # noqa: E402
 from .nat_table import nat_table, nat_table_changes, nat_table_from_trace  # noqa: E402
 from .topology_fig import topology  # noqa: E402
 
 __all__ = [
-    "ladder", "hops", "lane_order", "topology", "nat_table", "nat_table_changes", "nat_table_from_trace",
+    "ladder", "messages", "column_order", "lane_order", "topology", "nat_table", "nat_table_changes", "nat_table_from_trace",
     "inspect_packet", "xor_mapped_address_steps", "hexdump", "changed_bytes", "relay_cost_chart",
     "punch_heatmap", "birthday_curve", "port_guess_probability", "ice_pairs_table", "summary",
     "mimebundle", "make_figure", "figure_class", "use_mimetype_renderer", "palette",
