@@ -120,7 +120,8 @@ def test_turn_ladder_names_every_step_and_keeps_servers_between_the_peers():
     assert sum(t.startswith("ChannelData 0x4000") for t in text) == 2
     assert any(t.startswith("Send to 198.51.100.20:") for t in text) and any(t.startswith("Data from") for t in text)
     phases = [a["text"] for a in fig.to_dict()["layout"]["annotations"]]
-    assert phases == ["<i>allocate</i>", "<i>permit</i>", "<i>relay</i>", "<i>permit</i>", "<i>relay</i>"]
+    assert phases == ["<b><i>allocate</i></b>", "<b><i>permit</i></b>", "<b><i>relay</i></b>", "<b><i>permit</i></b>",
+                      "<b><i>relay</i></b>"]
 
 
 def test_punch_ladder_phases_and_labels():
@@ -131,7 +132,7 @@ def test_punch_ladder_phases_and_labels():
     assert text[:2] == ["register alice", "register bob"]
     assert "peer: bob is at 198.51.100.20:5000" in text and "punch #1" in text and "ack of punch #1" in text
     phases = [a["text"] for a in fig.to_dict()["layout"]["annotations"]]
-    assert phases[:2] == ["<i>rendezvous</i>", "<i>punch</i>"]
+    assert phases[:2] == ["<b><i>rendezvous</i></b>", "<b><i>punch</i></b>"]
 
 
 def test_tcp_ladder_names_the_handshake():
@@ -147,9 +148,9 @@ def test_ice_ladder_fits_a_screen_with_phases_and_the_winning_pair():
     res = run_ice("port-restricted-cone", "port-restricted-cone", seed=0)
     fig = viz.ladder(res.trace)
     d = fig.to_dict()
-    assert d["layout"]["height"] <= 1300
+    assert d["layout"]["height"] <= 1200
     names = {a["text"] for a in d["layout"]["annotations"]}
-    assert {"<i>gather</i>", "<i>check</i>", "<i>nominate</i>"} <= names
+    assert {"<b><i>gather</i></b>", "<b><i>check</i></b>", "<b><i>nominate</i></b>"} <= names
     assert "Binding request + USE-CANDIDATE (nominate)" in labels(fig)
     (win,) = traces_of(fig, "winning pair")
     assert sum(1 for x in win["x"] if x is None) >= 2  # the nomination and its checks

@@ -39,9 +39,9 @@ ROUTERS = {"internet"}  # lanes that only forward: hidden unless something happe
 MIRROR = {"alice": "bob", "bob": "alice", "nat-a": "nat-b", "nat-b": "nat-a", "carol": "dave", "dave": "carol",
           "cgn-a": "cgn-b", "cgn-b": "cgn-a", "home-a": "home-b", "home-b": "home-a"}  # the same step, other side
 
-ROW_PX = 28  # height of one message row, in pixels
+ROW_PX = 26  # height of one message row, in pixels
 CHAR_PX = 6.4  # average width of one 11 px label character
-NARROW_PLOT_PX = 520  # the narrowest plot area labels are laid out for
+NARROW_PLOT_PX = 420  # the narrowest plot area labels are laid out for
 
 
 def lane_order(nodes: list[str]) -> list[str]:
@@ -210,7 +210,7 @@ class Message:
     hover: str = ""
     winner: bool = False
     what: str = ""  # the label without the drop note
-    wire: frozenset = frozenset()  # every (src, dst) endpoint pair the packet had on its way
+    wire: frozenset = frozenset()  # the (src, dst) endpoint pairs the packet had between the NATs
 
     @property
     def signature(self) -> tuple:
@@ -323,7 +323,13 @@ def _message_of_chain(trace, c: dict, chain: list[int]) -> Message:
                    what.protocol, what.kind, ((c["src"][first], c["sport"][first]), (c["dst"][first], c["dport"][first])),
                    rewrites, drop, c["action"][last] == "delivered", txid=what.txid,
                    hover="<br>".join(hover), phase=what.inner or "", what=what.label,
-                   wire=frozenset(((c["src"][i], c["sport"][i]), (c["dst"][i], c["dport"][i])) for i in chain))
+                   wire=_wire(c, chain, last))
+
+
+def _wire(c: dict, chain: list[int], last: int) -> frozenset:
+    """The (src, dst) endpoints a packet had between the NATs (where routers forwarded it), else at its end."""
+    rows = [i for i in chain if c["action"][i] == "forwarded"] or [last]
+    return frozenset(((c["src"][i], c["sport"][i]), (c["dst"][i], c["dport"][i])) for i in rows)
 
 
 def _address_messages(trace, c: dict, idx: list[int]) -> list[Message]:
@@ -503,7 +509,7 @@ def _place(centre: float, width: float, lo: float, hi: float) -> float:
 
 def ladder(trace, max_rows: int = 2000, start: int = 0, highlight: int | None = None, lanes: str = "auto",
            title: str | None = None, height: int | None = None, columns: list[str] | None = None,
-           condense_repeats: bool = True, keep: int = 2, max_arrows: int = 36, phases: bool = True) -> Any:
+           condense_repeats: bool = True, keep: int = 2, max_arrows: int = 30, phases: bool = True) -> Any:
     """A ladder diagram of ``trace``: one labelled arrow per packet, lanes left to right, time downward.
 
     Rows ``start`` to ``start + max_rows - 1`` of the trace are drawn (the summary says when the
@@ -610,8 +616,13 @@ def _draw(trace, rows: list[Row], lane_names: list[str], x_of: dict[str, int], m
     ys: list[float] = []
     notes: list[tuple[float, float, str]] = []  # (x, y, text) of new-mapping notes
     seen_rewrites: set[tuple[str, str]] = set()
+    show_phases = phases and story in PHASES and len({r.msg.phase for r in rows}) > 1
+    heads: list[tuple[float, str]] = []  # (y, phase): each band opens with its name on a line of its own
     y = 0.0
     for r in rows:
+        if show_phases and (not heads or heads[-1][1] != r.msg.phase):
+            heads.append((y - 0.4, r.msg.phase))
+            y += 0.8
         ys.append(y)
         y += 1.0
         if r.more:
@@ -656,8 +667,8 @@ def _draw(trace, rows: list[Row], lane_names: list[str], x_of: dict[str, int], m
             last = r.more[-1]
             more_x += [xa, xb, None]
             more_y += [ya, yb, None]
-            text = f"× {len(r.more)} more like this, to {last.t1 * 1000:.0f} ms: {m.label}"
-            more_h += [f"{len(r.more)} more like: {m.label}"] * 2 + [""]
+            text = f"× {len(r.more)} more like this: {m.label}"
+            more_h += [f"{len(r.more)} more like this, the last at {last.t1 * 1000:.0f} ms: {m.label}"] * 2 + [""]
         else:
             g = groups.setdefault(m.protocol, {"x": [], "y": [], "size": [], "text": []})
             g["x"] += [xa, xb, None]
@@ -738,28 +749,16 @@ def _draw(trace, rows: list[Row], lane_names: list[str], x_of: dict[str, int], m
         if k and t - t_rows[k - 1] > max(0.1, 5 * typical):
             shapes.append({"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": ry - 0.62, "y1": ry - 0.62,
                            "line": {"color": palette.GREY, "width": 1, "dash": "dot"}, "layer": "below"})
-    # phases as shaded bands, named in the right margin
-    if phases and story in PHASES:
-        bands: list[tuple[str, float, float]] = []
-        for r, ry in zip(rows, ys):
-            ph = r.msg.phase
-            if bands and bands[-1][0] == ph:
-                bands[-1] = (ph, bands[-1][1], ry)
-            else:
-                bands.append((ph, ry, ry))
-        if len({b[0] for b in bands}) > 1:
-            fills = {"gather": "#EAF4FB", "check": "#FDF5E1", "nominate": "#E6F4EF", "data": "#F3F3F3",
-                     "allocate": "#EAF4FB", "permit": "#FDF5E1", "relay": "#F7EAF2",
-                     "rendezvous": "#EAF4FB", "punch": "#FDF5E1", "talk": "#E6F4EF"}
-            last_named = None
-            for ph, y0, y1 in bands:
-                shapes.append({"type": "rect", "xref": "paper", "x0": 0, "x1": 1, "y0": y0 - 0.72, "y1": y1 + 0.45,
-                               "fillcolor": fills.get(ph, "#F3F3F3"), "line": {"width": 0}, "layer": "below"})
-                if ph != last_named:
-                    annotations.append({"xref": "paper", "x": 1.005, "xanchor": "left", "y": y0 - 0.3,
-                                        "yanchor": "middle", "text": f"<i>{ph}</i>", "showarrow": False,
-                                        "font": {"size": 11, "color": "#555555"}})
-                    last_named = ph
+    # phases as shaded bands, each named on its first line
+    fills = {"gather": "#EAF4FB", "check": "#FDF5E1", "nominate": "#E6F4EF", "data": "#F3F3F3",
+             "allocate": "#EAF4FB", "permit": "#FDF5E1", "relay": "#F7EAF2",
+             "rendezvous": "#EAF4FB", "punch": "#FDF5E1", "talk": "#E6F4EF"}
+    for k, (hy, ph) in enumerate(heads):
+        end = heads[k + 1][0] - 0.4 if k + 1 < len(heads) else total - 0.2
+        shapes.append({"type": "rect", "xref": "paper", "x0": 0, "x1": 1, "y0": hy - 0.4, "y1": end,
+                       "fillcolor": fills.get(ph, "#F3F3F3"), "line": {"width": 0}, "layer": "below"})
+        annotations.append({"xref": "paper", "x": 0.005, "xanchor": "left", "y": hy, "yanchor": "middle",
+                            "text": f"<b><i>{ph}</i></b>", "showarrow": False, "font": {"size": 11, "color": "#555555"}})
     ticklabels = [_lane_label(trace, name, mode) for name in lane_names]
     fit = int(110 + ROW_PX * (total + 0.6) + 60)
     layout = {
@@ -769,7 +768,7 @@ def _draw(trace, rows: list[Row], lane_names: list[str], x_of: dict[str, int], m
                   "tickvals": tickvals, "ticktext": ticktext, "zeroline": False, "showgrid": False,
                   "tickfont": {"size": 10}, "fixedrange": False},
         "height": height or max(300, fit),
-        "margin": {"l": 90, "r": 90, "t": 110, "b": 50},
+        "margin": {"l": 90, "r": 20, "t": 110, "b": 50},
         "legend": {"orientation": "h", "y": 0, "yanchor": "top", "x": 0},
         "hovermode": "closest", "shapes": shapes, "annotations": annotations,
         "meta": {"story": story},
