@@ -86,6 +86,10 @@ def test_packet_stepper_forward_back_and_followers():
     assert st.row.value == 2
     assert "nat-a" in st.caption.value and "translated" in st.caption.value
     assert "Highlighted row 2" in bundle_text(st.ladder_out)["text/plain"]
+    spec = bundle_text(st.ladder_out)["application/vnd.plotly.v1+json"]
+    (here,) = [t for t in spec["data"] if t.get("name") == "row 2 is here"]
+    ticks = [t.split("<br>")[0] for t in spec["layout"]["xaxis"]["ticktext"]]
+    assert ticks[here["x"][0]] == "<b>nat-a</b>"  # row 2 is nat-a translating alice's first packet
     assert list(st.table["inside"]) == ["192.168.1.10:5000"]
     nat_html = bundle_text(st.nat_out)["text/html"]
     assert "203.0.113.10:5000" in nat_html

@@ -645,6 +645,7 @@ def _draw(trace, rows: list[Row], lane_names: list[str], x_of: dict[str, int], m
     def arrow_y(row_y: float) -> tuple[float, float]:
         return row_y - 0.08, row_y + 0.22
 
+    here: tuple[float, float] | None = None
     underlays = {"winning pair": ([], [], palette.BLUISH_GREEN), f"row {highlight}": ([], [], palette.HIGHLIGHT_COLOR)}
     groups: dict[str, dict[str, list]] = {}
     labels: dict[str, list] = {"x": [], "y": [], "text": [], "hover": []}
@@ -682,6 +683,10 @@ def _draw(trace, rows: list[Row], lane_names: list[str], x_of: dict[str, int], m
             if m is hl_msg:
                 underlays[f"row {highlight}"][0].extend([xa, xb, None])
                 underlays[f"row {highlight}"][1].extend([ya, yb, None])
+                where = trace.df["node"].iat[highlight] if mode == "nodes" else m.src
+                if where in x_of and xa != xb:  # where along its way the highlighted row saw the packet
+                    f = (x_of[where] - xa) / (xb - xa)
+                    here = (x_of[where], ya + f * (yb - ya))
             for lane, _b, _a, rtext in m.rewrites:
                 if lane in x_of and xa != xb:
                     f = (x_of[lane] - xa) / (xb - xa)
@@ -701,6 +706,10 @@ def _draw(trace, rows: list[Row], lane_names: list[str], x_of: dict[str, int], m
         if ux:
             data.append({"type": "scatter", "x": ux, "y": uy, "mode": "lines", "name": name, "hoverinfo": "skip",
                          "line": {"color": colour, "width": 9}, "opacity": 0.45})
+    if here is not None:
+        data.append({"type": "scatter", "x": [here[0]], "y": [here[1]], "mode": "markers", "name": f"row {highlight} is here",
+                     "hoverinfo": "skip", "marker": {"symbol": "circle-open", "size": 20, "color": palette.BLACK,
+                                                     "line": {"width": 3, "color": palette.BLACK}}})
     for proto in sorted(groups, key=lambda p: (p not in palette.PROTOCOL_COLORS, p)):
         g = groups[proto]
         colour = palette.protocol_color(proto)
