@@ -287,3 +287,35 @@ def test_import_p2plab_viz_is_light():
     code = "import sys, p2plab.viz; print('plotly' in sys.modules, 'pandas' in sys.modules, 'scapy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False", "False"]
+
+
+def test_hairpinned_packet_bends_through_the_nat():
+    from p2plab import sim, topology
+
+    net = sim.Network.build(topology.same_nat(hairpinning=True), seed=0)
+    alice = net.host("alice").udp_socket(5000)
+    carol = net.host("carol").udp_socket(5000)
+    net.host("server").udp_socket(3478)
+    for sock in (alice, carol):
+        sock.sendto(b"where am I?", ("192.0.2.1", 3478))
+    net.run(until=0.5)
+    alice.sendto(b"hi carol", ("203.0.113.10", 5001))  # dropped, but opens alice's mapping to carol
+    net.run(until=1.0)
+    carol.sendto(b"hi alice", ("203.0.113.10", 5000))  # to alice's public endpoint: hairpinned by nat-a
+    net.run(until=1.5)
+    fig = viz.ladder(net.trace)
+    order = lanes(fig)
+    assert order[:3] == ["alice", "carol", "nat-a"]
+    text = labels(fig)
+    k = text.index("data 'hi alice'")
+    x = [x for t in fig.to_dict()["data"] if t.get("meta") == "arrows" for x in t["x"]]
+    paths, cur = [], []
+    for v in x:
+        if v is None:
+            paths.append(cur)
+            cur = []
+        else:
+            cur.append(v)
+    assert paths[k] == [1, 2, 0]  # carol -> her router's outside address -> back in to alice
+    (rw,) = traces_of(fig, "NAT rewrite")
+    assert 2 in rw["x"]

@@ -671,31 +671,49 @@ def _draw(trace, rows: list[Row], lane_names: list[str], x_of: dict[str, int], m
             text = f"× {len(r.more)} more like this: {m.label}"
             more_h += [f"{len(r.more)} more like this, the last at {last.t1 * 1000:.0f} ms: {m.label}"] * 2 + [""]
         else:
+            # the path: straight from sender to end, or bent through a NAT outside that span (hairpinning)
+            px = [float(xa)]
+            for lane, _b, _a, _t in m.rewrites:
+                if lane in x_of and not min(xa, xb) <= x_of[lane] <= max(xa, xb) and x_of[lane] != px[-1]:
+                    px.append(float(x_of[lane]))
+            px.append(float(xb))
+            length = sum(abs(b - a) for a, b in zip(px, px[1:])) or 1.0
+            py, run = [ya], 0.0
+            for a, b in zip(px, px[1:]):
+                run += abs(b - a)
+                py.append(ya + (yb - ya) * run / length)
+
+            def at(lane_x: float, px: list[float] = px, py: list[float] = py) -> float | None:
+                """The y where the path crosses lane x (first crossing), or None."""
+                for (a, b), (ta, tb) in zip(zip(px, px[1:]), zip(py, py[1:])):
+                    if min(a, b) <= lane_x <= max(a, b) and a != b:
+                        return ta + (tb - ta) * (lane_x - a) / (b - a)
+                return None
+
             g = groups.setdefault(m.protocol, {"x": [], "y": [], "size": [], "text": []})
-            g["x"] += [xa, xb, None]
-            g["y"] += [ya, yb, None]
-            g["size"] += [0, 11, 0]
-            g["text"] += [m.hover, m.hover, ""]
+            g["x"] += px + [None]
+            g["y"] += py + [None]
+            g["size"] += [0] * (len(px) - 1) + [11, 0]
+            g["text"] += [m.hover] * len(px) + [""]
             text = m.label
             if m.winner:
-                underlays["winning pair"][0].extend([xa, xb, None])
-                underlays["winning pair"][1].extend([ya, yb, None])
+                underlays["winning pair"][0].extend(px + [None])
+                underlays["winning pair"][1].extend(py + [None])
             if m is hl_msg:
-                underlays[f"row {highlight}"][0].extend([xa, xb, None])
-                underlays[f"row {highlight}"][1].extend([ya, yb, None])
+                underlays[f"row {highlight}"][0].extend(px + [None])
+                underlays[f"row {highlight}"][1].extend(py + [None])
                 where = trace.df["node"].iat[highlight] if mode == "nodes" else m.src
-                if where in x_of and xa != xb:  # where along its way the highlighted row saw the packet
-                    f = (x_of[where] - xa) / (xb - xa)
-                    here = (x_of[where], ya + f * (yb - ya))
+                if where in x_of and at(x_of[where]) is not None:  # where the highlighted row saw the packet
+                    here = (x_of[where], at(x_of[where]))
             for lane, _b, _a, rtext in m.rewrites:
-                if lane in x_of and xa != xb:
-                    f = (x_of[lane] - xa) / (xb - xa)
+                if lane in x_of and at(x_of[lane]) is not None:
                     rewrites_x.append(x_of[lane])
-                    rewrites_y.append(ya + f * (yb - ya))
+                    rewrites_y.append(at(x_of[lane]))
                     rewrites_h.append(f"<b>{lane} rewrote</b> {rtext}<br>{m.label}")
+            xa, xb = min(px), max(px)  # the label centres on the whole path
             if m.drop:
-                drops_x.append(xb)
-                drops_y.append(yb)
+                drops_x.append(px[-1])
+                drops_y.append(py[-1])
                 drops_h.append(f"<b>dropped at {m.drop[0]}</b><br>{m.drop[1]}<br>{m.label}")
         width = _text_span(text, lane_px)
         labels["x"].append(_place((xa + xb) / 2, width, lo, hi))
