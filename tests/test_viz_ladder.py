@@ -269,6 +269,7 @@ def test_meaning_of_bytes():
     assert meaning(17, 0, ok.encode()).label == "Binding success: you are 203.0.113.10:5000"
     assert meaning(17, 0, ChannelData(0x4001, b"hi").encode()).label == "ChannelData 0x4001 'hi'"
     assert meaning(6, 0x12, b"").label == "SYN/ACK"
+    assert meaning(6, 0x14, b"").label == "RST/ACK" and meaning(6, 0x14, b"").kind == "rst"
     assert meaning(6, 0x10, b"hello").label == "data 'hello'"
     assert meaning(17, 0, b"\x00\x01junk").protocol == "UDP"  # not STUN after all: no crash
 

@@ -155,7 +155,7 @@ def _stun_meaning(payload: bytes) -> Meaning | None:
 def meaning(proto: int, flags: int, payload: bytes, summary: str = "") -> Meaning:
     """Name one packet from its IP protocol number, TCP flags and payload bytes."""
     if proto == 6:
-        names = [n for bit, n in ((0x02, "SYN"), (0x10, "ACK"), (0x01, "FIN"), (0x04, "RST")) if flags & bit]
+        names = [n for bit, n in ((0x02, "SYN"), (0x01, "FIN"), (0x04, "RST"), (0x10, "ACK")) if flags & bit]
         label = "/".join(names) or "TCP"
         if payload:
             label = f"data {_short(payload)}" if names == ["ACK"] else f"{label} + data {_short(payload)}"
