@@ -14,6 +14,7 @@ with the ``jupyterlab-plotly`` extension shipped inside the ``plotly`` package.
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -57,9 +58,23 @@ def make_figure(data: list | None = None, layout: dict | None = None, *, summary
     layout["meta"] = meta
     if title:
         layout.setdefault("title", {"text": title})
-    layout.setdefault("template", "simple_white")
+    layout.setdefault("template", _template("simple_white"))
     layout.setdefault("font", {"family": "DejaVu Sans, Arial, sans-serif", "size": 12})
-    return cls(data=data or [], layout=layout)
+    # the figures are our own dicts: plotly's per-property validators would cost a widget redraw
+    # most of its 100 ms, so they are skipped (the template is expanded here, once, instead)
+    return cls(data=data or [], layout=layout, _validate=False)
+
+
+_TEMPLATES: dict[str, dict] = {}
+
+
+def _template(name: str) -> dict:
+    """A plotly template as a plain dict (what plotly.js needs), expanded once per session."""
+    if name not in _TEMPLATES:
+        import plotly.io as pio
+
+        _TEMPLATES[name] = pio.templates[name].to_plotly_json()
+    return copy.deepcopy(_TEMPLATES[name])
 
 
 def summary(obj: Any) -> str:

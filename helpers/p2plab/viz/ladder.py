@@ -537,7 +537,7 @@ def ladder(trace, max_rows: int = 2000, start: int = 0, highlight: int | None = 
         if not start <= highlight < start + max_rows:
             start = max(0, min(highlight - max_rows // 2, n - max_rows))
     stop = min(n, start + max_rows)
-    lane_names, msgs, mode = messages(trace, range(start, stop), lanes)
+    lane_names, msgs, mode = _cached_messages(trace, start, stop, lanes)
     if columns is not None:
         window = trace.df.iloc[start:stop]
         known = set(lane_names) | (set(window["node"]) if mode == "nodes" else set(window["src"]) | set(window["dst"]))
@@ -570,6 +570,18 @@ def ladder(trace, max_rows: int = 2000, start: int = 0, highlight: int | None = 
     meta.update({"summary": text, "alt": text.split("\n", 1)[0]})
     fig.layout.meta = meta
     return fig
+
+
+def _cached_messages(trace, start: int, stop: int, lanes: str) -> tuple[list[str], list[Message], str]:
+    """``messages()`` of a window, remembered on the trace (the stepper redraws the same window often)."""
+    key = (start, stop, lanes, len(trace))
+    cache = trace.__dict__.setdefault("_ladder_messages", {})
+    if key not in cache:
+        if len(cache) > 8:
+            cache.clear()
+        cache[key] = messages(trace, range(start, stop), lanes)
+    names, msgs, mode = cache[key]
+    return list(names), msgs, mode
 
 
 def _reveal(rows: list[Row], target: Message) -> list[Row]:
