@@ -209,6 +209,8 @@ def test_notebook_renders_plotly_and_widget_in_chromium(tmp_path):
             page.wait_for_function("() => document.querySelector('.p2plab-nat-explorer').innerText"
                                    ".includes('Settings changed')", timeout=30_000)
             assert "NO DIRECT PATH" not in explorer.inner_text()
+            assert page.evaluate("() => getComputedStyle(document.querySelector("
+                                 "'.p2plab-nat-explorer .p2plab-stale')).opacity") == "0.35"  # the old result fades
             explorer.locator("button").filter(has_text="Punch").first.click()
             page.wait_for_function("() => document.querySelector('.p2plab-nat-explorer').innerText"
                                    ".includes('Direct path') || document.querySelector('.p2plab-nat-explorer')"
@@ -216,6 +218,7 @@ def test_notebook_renders_plotly_and_widget_in_chromium(tmp_path):
             text = explorer.inner_text()
             assert "Settings changed" not in text and "NO DIRECT PATH" not in text and "✓ DIRECT PATH" in text
             assert "Bob's NAT (full-cone)" in text
+            assert explorer.locator(".p2plab-stale").count() == 0
             page.wait_for_timeout(500)
             assert any("bob behind full-cone" in t for t in explorer.locator(".gtitle").all_text_contents())
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 import statistics
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ ROUTERS = {"internet"}  # lanes that only forward: hidden unless something happe
 MIRROR = {"alice": "bob", "bob": "alice", "nat-a": "nat-b", "nat-b": "nat-a", "carol": "dave", "dave": "carol",
           "cgn-a": "cgn-b", "cgn-b": "cgn-a", "home-a": "home-b", "home-b": "home-a"}  # the same step, other side
 
+TOP_PX = 135  # room for the title and the lane names (upright on narrow screens)
 ROW_PX = 26  # height of one message row, in pixels
 CHAR_PX = 6.4  # average width of one 11 px label character
 NARROW_PLOT_PX = 420  # the narrowest plot area labels are laid out for
@@ -799,7 +801,7 @@ def _draw(trace, rows: list[Row], lane_names: list[str], x_of: dict[str, int], m
         annotations.append({"xref": "paper", "x": 0.005, "xanchor": "left", "y": hy, "yanchor": "middle",
                             "text": f"<b><i>{ph}</i></b>", "showarrow": False, "font": {"size": 11, "color": "#555555"}})
     ticklabels = [_lane_label(trace, name, mode) for name in lane_names]
-    fit = int(110 + ROW_PX * (total + 0.6) + 60)
+    fit = int(TOP_PX + ROW_PX * (total + 0.6) + 60)
     layout = {
         "xaxis": {"tickvals": list(range(nl)), "ticktext": ticklabels, "side": "top", "range": [lo, hi],
                   "showgrid": False, "zeroline": False, "showline": False, "ticks": "", "fixedrange": True},
@@ -807,12 +809,15 @@ def _draw(trace, rows: list[Row], lane_names: list[str], x_of: dict[str, int], m
                   "tickvals": tickvals, "ticktext": ticktext, "zeroline": False, "showgrid": False,
                   "tickfont": {"size": 10}, "fixedrange": False},
         "height": height or max(300, fit),
-        "margin": {"l": 90, "r": 20, "t": 110, "b": 50},
+        "margin": {"l": 90, "r": 20, "t": TOP_PX, "b": 50},
         "legend": {"orientation": "h", "y": 0, "yanchor": "top", "x": 0},
         "hovermode": "closest", "shapes": shapes, "annotations": annotations,
         "meta": {"story": story},
+        # the title sits at the very top, so lane names that a narrow screen turns upright stay clear of it
+        "title": {"text": "<br>".join(textwrap.wrap(_title(trace, title), 44)), "x": 0.01, "xanchor": "left",
+                  "y": 1, "yref": "container", "yanchor": "top", "pad": {"t": 10}, "font": {"size": 15}},
     }
-    return make_figure(data, layout, summary_text="", title=_title(trace, title))
+    return make_figure(data, layout, summary_text="")
 
 
 def _lane_label(trace, name: str, mode: str) -> str:

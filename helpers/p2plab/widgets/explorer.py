@@ -26,6 +26,9 @@ FILTERING_WORDS = {
 }
 
 
+STALE_CSS = "<style>.p2plab-stale { opacity: 0.35; filter: grayscale(1); }</style>"
+
+
 def nat_line(who: str, behavior: NatBehavior) -> str:
     """One short line about one NAT: its name, how it maps and how it filters."""
     return (f"{who.capitalize()}'s NAT ({behavior.name}): {MAPPING_WORDS[behavior.mapping]}; "
@@ -141,7 +144,8 @@ class NatExplorer(W.VBox):
                 w.observe(self._mark_stale, names="value")
         self.seed.observe(self._mark_stale, names="value")
         controls = W.HBox([self.alice, self.bob], layout=W.Layout(flex_flow="row wrap"))
-        super().__init__([controls, W.HBox([self.seed, self.punch_button], layout=W.Layout(flex_flow="row wrap")),
+        style = W.HTML(STALE_CSS, layout=W.Layout(display="none"))  # fades a stale result
+        super().__init__([style, controls, W.HBox([self.seed, self.punch_button], layout=W.Layout(flex_flow="row wrap")),
                           self.outcome, self.figure_out])
         self.add_class("p2plab-nat-explorer")
         if auto:
@@ -156,7 +160,6 @@ class NatExplorer(W.VBox):
             return
         self.stale = True
         self.figure_out.add_class("p2plab-stale")
-        self.figure_out.layout.opacity = "0.35"
         self.outcome.value = ('<div role="status" aria-live="polite" class="p2plab-stale-note">'
                               "<p><b>Settings changed: press Punch to run this pair.</b> The faded result "
                               f"below is for {html.escape(self._shown)}.</p></div>")
@@ -180,7 +183,6 @@ class NatExplorer(W.VBox):
         self.stale = False
         self._shown = f"alice behind {a.name}, bob behind {b.name}"
         self.figure_out.remove_class("p2plab-stale")
-        self.figure_out.layout.opacity = "1"
         self.sentence = verdict(result, a, b)
         head = "DIRECT PATH" if result.direct else "NO DIRECT PATH (relay needed)"
         colour = "#009E73" if result.direct else "#D55E00"
