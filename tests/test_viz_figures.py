@@ -238,6 +238,11 @@ def test_punch_heatmap_from_matrix_rows():
     assert hm["z"] == [[1.0, 1.0], [1.0, 0.0]]
     assert hm["text"][1][1] == "✗ relay" and hm["text"][0][0].startswith("✓ direct")
     assert "different ports" in hm["hovertext"][1][1]
+    assert hm["showscale"] is False  # yes/no: a two-colour legend, not a colour bar
+    (legend,) = fig.to_dict()["layout"]["annotations"]
+    assert "direct path" in legend["text"] and "relay needed" in legend["text"]
+    rates = viz.punch_heatmap(rows + [dict(rows[0], direct=False)])  # two seeds of one pair: a rate, 50 %
+    assert rates.to_dict()["data"][0].get("showscale") is not False and not rates.to_dict()["layout"].get("annotations")
     s = viz.summary(fig)
     assert "3 of 4 NAT pairs got a direct path" in s and "No direct path: symmetric x symmetric." in s
     with pytest.raises(ConfigurationError):
@@ -265,10 +270,27 @@ def test_ice_pairs_table():
     ]
     fig = viz.ice_pairs_table(pairs)
     (tbl,) = fig.to_dict()["data"]
-    assert tbl["cells"]["values"][4] == ["failed", "succeeded", "waiting"]  # sorted by priority
+    assert tbl["cells"]["values"][3] == ["failed", "succeeded", "waiting"]  # sorted by priority
     assert tbl["cells"]["fill"]["color"][0][1] == "#BFE6DA"
+    assert [h["values"] for h in [tbl["header"]]][0] == ["<b>#</b>", "<b>pair</b>", "<b>local → remote</b>",
+                                                        "<b>state</b>", "<b>checks</b>", "<b>why</b>"]
     s = viz.summary(fig)
     assert "3 (1 failed, 1 succeeded, 1 waiting)" in s and "Highest-priority succeeded pair: 203.0.113.10:5000 srflx" in s
+
+
+def test_ice_pairs_table_of_a_real_run_shows_every_row_without_scrolling():
+    from p2plab.ice import run_ice
+
+    pairs = run_ice("port-restricted-cone", "port-restricted-cone", seed=0).pairs("alice")
+    fig = viz.ice_pairs_table(pairs)
+    d = fig.to_dict()
+    (tbl,) = d["data"]
+    assert len(tbl["header"]["values"]) == 6  # not 15 truncated columns
+    assert len(tbl["cells"]["values"][0]) == len(pairs) == 8
+    lines = sum(max(2, cell.count("<br>") + 1) for cell in tbl["cells"]["values"][5])
+    assert d["layout"]["height"] >= 84 + lines * 17  # tall enough for every wrapped line
+    (star,) = [k for k, s in enumerate(tbl["cells"]["values"][3]) if "★ selected" in s]
+    assert tbl["cells"]["values"][1][star] == "<b>srflx-srflx</b>"
 
 
 def test_ice_pair_table_names_the_selected_pair_not_just_the_best_succeeded_one():

@@ -21,8 +21,27 @@ def test_nat_explorer_punch_symmetric_fails_with_reason():
     assert "NO DIRECT PATH" in ex.outcome.value and "nat-b" in ex.outcome.value
     data = bundle_text(ex.figure_out)
     assert "application/vnd.plotly.v1+json" in data
-    assert data["text/plain"].startswith("Ladder diagram of 200 packet events")  # max_rows=200
-    assert "NO DIRECT PATH" in ex.text
+    assert "(200 packet events, sim world)" in data["text/plain"]  # max_rows=200
+    first = ex.text.split("\n")
+    assert first[0] == ("No direct path: Bob's NAT gives Bob a new port for every destination, so Alice punches "
+                        "a port that Bob's NAT never opened for Alice.")
+    assert first[1].startswith("Alice's NAT (port-restricted-cone): one public port for every destination")
+    assert first[2].startswith("Bob's NAT (symmetric): a new public port for every destination address and port")
+    assert " | " not in ex.outcome.value and "<details>" in ex.outcome.value
+
+
+def test_nat_explorer_marks_its_result_stale_when_a_control_changes():
+    ex = NatExplorer(nat_a="port-restricted-cone", nat_b="symmetric", auto=True)
+    assert not ex.stale and "NO DIRECT PATH" in ex.outcome.value
+    ex.bob.preset.value = "full-cone"  # the shown result is now for another pair
+    assert ex.stale and "NO DIRECT PATH" not in ex.outcome.value and "DIRECT" not in ex.outcome.value
+    assert "press Punch" in ex.outcome.value and "bob behind symmetric" in ex.outcome.value
+    assert "p2plab-stale" in ex.figure_out._dom_classes and ex.text.startswith("Settings changed")
+    ex.punch_button.click()
+    assert not ex.stale and ex.result.direct and "p2plab-stale" not in ex.figure_out._dom_classes
+    assert ex.text.startswith("Direct path: Alice and Bob punched through in ")
+    ex.seed.value = 5
+    assert ex.stale
 
 
 def test_nat_explorer_presets_and_custom_knobs():
@@ -67,6 +86,10 @@ def test_packet_stepper_forward_back_and_followers():
     assert st.row.value == 2
     assert "nat-a" in st.caption.value and "translated" in st.caption.value
     assert "Highlighted row 2" in bundle_text(st.ladder_out)["text/plain"]
+    spec = bundle_text(st.ladder_out)["application/vnd.plotly.v1+json"]
+    (here,) = [t for t in spec["data"] if t.get("name") == "row 2 is here"]
+    ticks = [t.split("<br>")[0] for t in spec["layout"]["xaxis"]["ticktext"]]
+    assert ticks[here["x"][0]] == "<b>nat-a</b>"  # row 2 is nat-a translating alice's first packet
     assert list(st.table["inside"]) == ["192.168.1.10:5000"]
     nat_html = bundle_text(st.nat_out)["text/html"]
     assert "203.0.113.10:5000" in nat_html

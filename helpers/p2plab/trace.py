@@ -167,6 +167,14 @@ class Trace:
         pkt = self._packets[i]
         return pkt.to_bytes() if isinstance(pkt, Datagram) else pkt
 
+    def payload(self, i: int) -> tuple[int, int, bytes]:
+        """``(ip_protocol, tcp_flags, payload)`` of row ``i``: what the figures decode to name a packet."""
+        self._check_row(i)
+        pkt = self._packets[i]
+        if isinstance(pkt, Datagram):
+            return pkt.proto, pkt.flags, pkt.payload
+        return _l4_of_raw(pkt)
+
     def packet(self, i: int):
         """The scapy packet of row ``i`` (IP or IPv6 layer and everything above it)."""
         from ._scapy import ip_packet
@@ -266,3 +274,16 @@ def _row_from_raw(ts: float, node: str, interface: str, direction: str, action: 
     pname, summary = describe_payload(payload, proto, flags)
     return (ts, node, interface, direction, src, sport, dst, dport, pname, len(raw), summary, action,
             reason, ident, -1)
+
+
+def _l4_of_raw(raw: bytes) -> tuple[int, int, bytes]:
+    """``(ip_protocol, tcp_flags, payload)`` of raw IPv4/IPv6 bytes (ICMP: the whole ICMP message)."""
+    if raw[0] >> 4 == 4:
+        proto, l4 = raw[9], raw[(raw[0] & 0x0F) * 4:]
+    else:
+        proto, l4 = raw[6], raw[40:]
+    if proto == UDP and len(l4) >= 8:
+        return proto, 0, l4[8:]
+    if proto == TCP and len(l4) >= 20:
+        return proto, l4[13], l4[(l4[12] >> 4) * 4:]
+    return proto, 0, l4

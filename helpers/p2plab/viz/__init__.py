@@ -14,6 +14,7 @@ with the ``jupyterlab-plotly`` extension shipped inside the ``plotly`` package.
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -57,9 +58,23 @@ def make_figure(data: list | None = None, layout: dict | None = None, *, summary
     layout["meta"] = meta
     if title:
         layout.setdefault("title", {"text": title})
-    layout.setdefault("template", "simple_white")
+    layout.setdefault("template", _template("simple_white"))
     layout.setdefault("font", {"family": "DejaVu Sans, Arial, sans-serif", "size": 12})
-    return cls(data=data or [], layout=layout)
+    # the figures are our own dicts: plotly's per-property validators would cost a widget redraw
+    # most of its 100 ms, so they are skipped (the template is expanded here, once, instead)
+    return cls(data=data or [], layout=layout, _validate=False)
+
+
+_TEMPLATES: dict[str, dict] = {}
+
+
+def _template(name: str) -> dict:
+    """A plotly template as a plain dict (what plotly.js needs), expanded once per session."""
+    if name not in _TEMPLATES:
+        import plotly.io as pio
+
+        _TEMPLATES[name] = pio.templates[name].to_plotly_json()
+    return copy.deepcopy(_TEMPLATES[name])
 
 
 def summary(obj: Any) -> str:
@@ -103,12 +118,12 @@ def use_mimetype_renderer() -> None:
 # not the modules of the same name.
 from .charts import birthday_curve, ice_pairs_table, port_guess_probability, punch_heatmap, relay_cost_chart  # noqa: E402
 from .inspector import changed_bytes, hexdump, inspect_packet, xor_mapped_address_steps  # noqa: E402
-from .ladder import hops, ladder, lane_order  # noqa: E402
+from .ladder import column_order, ladder, lane_order, messages  # noqa: E402
 from .nat_table import nat_table, nat_table_changes, nat_table_from_trace  # noqa: E402
 from .topology_fig import topology  # noqa: E402
 
 __all__ = [
-    "ladder", "hops", "lane_order", "topology", "nat_table", "nat_table_changes", "nat_table_from_trace",
+    "ladder", "messages", "column_order", "lane_order", "topology", "nat_table", "nat_table_changes", "nat_table_from_trace",
     "inspect_packet", "xor_mapped_address_steps", "hexdump", "changed_bytes", "relay_cost_chart",
     "punch_heatmap", "birthday_curve", "port_guess_probability", "ice_pairs_table", "summary",
     "mimebundle", "make_figure", "figure_class", "use_mimetype_renderer", "palette",

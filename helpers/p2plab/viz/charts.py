@@ -90,6 +90,14 @@ def punch_heatmap(results: list[dict[str, Any]], title: str | None = None) -> An
              "hovertext": hover, "hoverinfo": "text", "zmin": 0, "zmax": 1, "xgap": 2, "ygap": 2,
              "colorscale": [[0, palette.ORANGE], [1, palette.SKY_BLUE]],
              "colorbar": {"title": {"text": "direct"}, "tickvals": [0, 1], "ticktext": ["relay", "direct"]}}]
+    yes_no = all(v in (0, 1, None) for row in z for v in row)
+    annotations = []
+    if yes_no:  # two colours, two words: a legend, not a continuous colour bar
+        data[0]["showscale"] = False
+        annotations.append({"xref": "paper", "yref": "paper", "x": 1, "y": 1, "yanchor": "bottom", "xanchor": "right",
+                            "yshift": 52, "showarrow": False, "align": "right", "font": {"size": 12},
+                            "text": f'<span style="color:{palette.SKY_BLUE}">■</span> direct path   '
+                                    f'<span style="color:{palette.ORANGE}">■</span> relay needed'})
     n_direct = sum(1 for r in results if r["direct"])
     lines = [f"{title or 'Hole punching matrix'}: {n_direct} of {len(results)} NAT pairs got a direct path "
              f"(rows: alice's NAT; columns: bob's NAT)."]
@@ -98,7 +106,7 @@ def punch_heatmap(results: list[dict[str, Any]], title: str | None = None) -> An
         lines.append("No direct path: " + ", ".join(failed) + ".")
     layout = {"xaxis": {"title": {"text": "bob's NAT"}, "side": "top"},
               "yaxis": {"title": {"text": "alice's NAT"}, "autorange": "reversed"},
-              "height": 140 + 70 * len(names_a), "margin": {"l": 170, "t": 120}}
+              "height": 140 + 70 * len(names_a), "margin": {"l": 170, "t": 150}, "annotations": annotations}
     return make_figure(data, layout, summary_text="\n".join(lines), title=title or "Does hole punching work?")
 
 
@@ -177,16 +185,42 @@ def birthday_curve(open_ports: int = 256, max_probes: int = 4096, port_space: in
 ICE_COLUMNS = ["local", "remote", "type", "priority", "state"]
 
 
+def _wrap(text: str, width: int) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(str(text), width) or [""]
+
+
 def ice_pairs_table(pairs: list[dict[str, Any]], title: str | None = None) -> Any:
-    """The ICE checklist as a table: highest priority first, the state in words and colour."""
+    """The ICE checklist as a table a learner can read: one row per pair, best priority first.
+
+    Columns: rank, the pair's candidate types, its addresses, its state (★ selected, valid,
+    nominated), the checks sent and why it ended so. Every row is visible (no scrolling).
+    """
     rows = sorted(pairs, key=lambda p: -int(p.get("priority", 0) or 0))
-    cols = ICE_COLUMNS + [c for c in dict.fromkeys(k for p in rows for k in p) if c not in ICE_COLUMNS]
-    values = [[str(p.get(c, "")) for p in rows] for c in cols]
+    why_width = 46
+    cols: dict[str, list[str]] = {"#": [], "pair": [], "local → remote": [], "state": [], "checks": [], "why": []}
+    heights = []
+    for k, p in enumerate(rows, 1):
+        kind = p.get("type") or f"{p.get('local_type', '?')}-{p.get('remote_type', '?')}"
+        state = str(p.get("state", ""))
+        marks = [x for x, on in (("★ selected", p.get("selected")), ("nominated", p.get("nominated") and not p.get("selected")),
+                                 ("valid", p.get("valid") and not p.get("selected"))) if on]
+        why = _wrap(p.get("why", ""), why_width)
+        cols["#"].append(str(k))
+        cols["pair"].append(f"<b>{kind}</b>" if p.get("selected") else str(kind))
+        cols["local → remote"].append(f"{p.get('local', '')}<br>→ {p.get('remote', '')}")
+        cols["state"].append("<br>".join([state] + marks))
+        cols["checks"].append(str(p.get("checks_sent", "")))
+        cols["why"].append("<br>".join(why))
+        heights.append(max(2, len(why), 1 + len(marks)))
     fill = [palette.STATUS_COLORS.get(str(p.get("state", "")).lower(), "#FFFFFF") for p in rows]
-    data = [{"type": "table",
-             "header": {"values": [f"<b>{c}</b>" for c in cols], "fill": {"color": "#DDDDDD"}, "align": "left"},
-             "cells": {"values": values, "fill": {"color": [fill] * len(cols)}, "align": "left",
-                       "font": {"color": palette.BLACK}}}]
+    line_px = 17
+    data = [{"type": "table", "columnwidth": [0.35, 1.0, 1.9, 1.05, 0.6, 3.2],
+             "header": {"values": [f"<b>{c}</b>" for c in cols], "fill": {"color": "#DDDDDD"}, "align": "left",
+                        "font": {"size": 12, "color": palette.BLACK}, "height": 24},
+             "cells": {"values": list(cols.values()), "fill": {"color": [fill] * len(cols)}, "align": "left",
+                       "font": {"size": 12, "color": palette.BLACK}, "height": line_px + 2}}]
     states: dict[str, int] = {}
     for p in rows:
         states[str(p.get("state", "?"))] = states.get(str(p.get("state", "?")), 0) + 1
@@ -201,5 +235,6 @@ def ice_pairs_table(pairs: list[dict[str, Any]], title: str | None = None) -> An
         best = ok[0]
         lines.append(f"Highest-priority succeeded pair: {best.get('local')} -> {best.get('remote')} "
                      f"({best.get('type')}, priority {best.get('priority')}).")
-    layout = {"height": 120 + 28 * len(rows), "margin": {"l": 10, "r": 10, "t": 50, "b": 10}}
+    body = sum(h * line_px + 8 for h in heights)
+    layout = {"height": 60 + 24 + body + 20, "margin": {"l": 10, "r": 10, "t": 50, "b": 10}}
     return make_figure(data, layout, summary_text="\n".join(lines), title=title or "ICE candidate pairs")

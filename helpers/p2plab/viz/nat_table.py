@@ -115,9 +115,25 @@ def nat_table(df_or_snapshots: Any, now: float | None = None, caption: str | Non
             css += "; font-weight: bold"
         return [css] * len(row)
 
-    styler = changes.style.apply(row_style, axis=1).hide(axis="index")
-    styler = styler.set_caption(caption or text)
-    styler = styler.set_table_attributes('class="p2plab-nat-table" aria-label="NAT translation table"')
+    shown = changes.copy()
+    for col in ("snapshot", "created", "expires"):  # times in ms, like every axis and ladder
+        if col in shown.columns and shown[col].dtype.kind == "f":
+            shown[col] = shown[col] * 1000
+            shown = shown.rename(columns={col: f"{col} (ms)"})
+    styler = shown.style.apply(row_style, axis=1).hide(axis="index")
+    styler = styler.format({c: "{:,.0f}" for c in shown.columns if c.endswith("(ms)")}, na_rep="")
+    # the full summary is the figure's alt text (viz.summary); the caption is its first line only
+    styler = styler.set_caption(caption or text.split("\n", 1)[0])
+    styler = styler.set_table_styles([
+        {"selector": "", "props": "font-size: 12px; max-width: 100%; border-collapse: collapse"},
+        {"selector": "td, th", "props": "padding: 2px 6px; white-space: nowrap"},
+        {"selector": "th.col_heading", "props": "white-space: normal"},
+        {"selector": "caption", "props": "caption-side: top; text-align: left; font-weight: bold"},
+    ])
+    if "remote" in shown.columns:  # the one long column wraps, so the table fits its notebook column
+        styler = styler.set_properties(subset=["remote"], **{"white-space": "normal", "min-width": "12em"})
+    styler = styler.set_table_attributes('class="p2plab-nat-table" aria-label="NAT translation table" '
+                                         'style="display: block; overflow-x: auto"')
     styler.summary = text  # type: ignore[attr-defined]
     return styler
 

@@ -18,7 +18,7 @@ class CostExplorer(W.VBox):
     def __init__(self, users: int = 1000, bitrate_mbps: float = 2.0, price_per_gb: float = 0.05,
                  relayed_fraction: float = 1.0) -> None:
         style = {"description_width": "150px"}
-        wide = W.Layout(width="480px")
+        wide = W.Layout(width="480px", max_width="100%")
         self.users = W.IntSlider(value=users, min=0, max=max(20000, users), step=50, description="users",
                                  continuous_update=False, style=style, layout=wide)
         self.bitrate = W.FloatSlider(value=bitrate_mbps, min=0.1, max=max(20.0, bitrate_mbps), step=0.1,

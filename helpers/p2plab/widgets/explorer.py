@@ -13,6 +13,44 @@ from ..viz import ladder, mimebundle, summary
 
 CUSTOM = "custom"
 _SHORT = {"endpoint-independent": "EI", "address-dependent": "AD", "address-and-port-dependent": "APD"}
+# RFC 4787 section 4.1 (mapping) and 5 (filtering), in a few words
+MAPPING_WORDS = {
+    "endpoint-independent": "one public port for every destination",
+    "address-dependent": "a new public port for every destination address",
+    "address-and-port-dependent": "a new public port for every destination address and port",
+}
+FILTERING_WORDS = {
+    "endpoint-independent": "lets anyone in to a mapped port",
+    "address-dependent": "lets in only addresses it has sent to",
+    "address-and-port-dependent": "lets in only the address and port it has sent to",
+}
+
+
+STALE_CSS = "<style>.p2plab-stale { opacity: 0.35; filter: grayscale(1); }</style>"
+
+
+def nat_line(who: str, behavior: NatBehavior) -> str:
+    """One short line about one NAT: its name, how it maps and how it filters."""
+    return (f"{who.capitalize()}'s NAT ({behavior.name}): {MAPPING_WORDS[behavior.mapping]}; "
+            f"{FILTERING_WORDS[behavior.filtering]}.")
+
+
+def verdict(result: Any, a: NatBehavior, b: NatBehavior) -> str:
+    """One sentence: did the punch work, and if not the main reason, in words."""
+    if result.direct:
+        when = f" in {result.time * 1000:.0f} ms" if result.time is not None else ""
+        return f"Direct path: Alice and Bob punched through{when}, after {result.packets} punch packets."
+    hard = [(who, other, beh) for who, other, beh in (("Alice", "Bob", a), ("Bob", "Alice", b))
+            if beh.mapping != "endpoint-independent"]
+    if hard:
+        who, other, _ = hard[-1]
+        return (f"No direct path: {who}'s NAT gives {who} a new port for every destination, so {other} "
+                f"punches a port that {who}'s NAT never opened for {other}.")
+    reason = str(getattr(result, "reason", ""))
+    for nat, who in (("nat-b", "Bob"), ("nat-a", "Alice")):
+        if f"{nat} dropped" in reason:
+            return f"No direct path: {who}'s NAT dropped every punch that reached it."
+    return "No direct path: neither side heard the other's punches."
 
 
 def show_figure(out: W.Output, fig: Any) -> None:
@@ -97,15 +135,34 @@ class NatExplorer(W.VBox):
         self._runner = runner
         self.result: Any = None
         self.figure: Any = None
+        self.stale = False
+        self.sentence = ""
+        self._shown = ""
         self.punch_button.on_click(self._on_punch)
-        super().__init__([W.HBox([self.alice, self.bob]), W.HBox([self.seed, self.punch_button]), self.outcome,
-                          self.figure_out])
+        for side in (self.alice, self.bob):
+            for w in (side.preset, side.mapping, side.filtering, side.allocation):
+                w.observe(self._mark_stale, names="value")
+        self.seed.observe(self._mark_stale, names="value")
+        controls = W.HBox([self.alice, self.bob], layout=W.Layout(flex_flow="row wrap"))
+        style = W.HTML(STALE_CSS, layout=W.Layout(display="none"))  # fades a stale result
+        super().__init__([style, controls, W.HBox([self.seed, self.punch_button], layout=W.Layout(flex_flow="row wrap")),
+                          self.outcome, self.figure_out])
         self.add_class("p2plab-nat-explorer")
         if auto:
             self.punch()
 
     def _on_punch(self, _button: Any = None) -> None:
         self.punch()
+
+    def _mark_stale(self, _change: Any = None) -> None:
+        """A control changed: the result shown is no longer the one the controls describe."""
+        if self.result is None or self.stale:
+            return
+        self.stale = True
+        self.figure_out.add_class("p2plab-stale")
+        self.outcome.value = ('<div role="status" aria-live="polite" class="p2plab-stale-note">'
+                              "<p><b>Settings changed: press Punch to run this pair.</b> The faded result "
+                              f"below is for {html.escape(self._shown)}.</p></div>")
 
     def punch(self) -> Any:
         """Run the punch with the current settings; update the outcome and the ladder. Returns the result."""
@@ -123,14 +180,20 @@ class NatExplorer(W.VBox):
         finally:
             self.punch_button.disabled = False
         self.result = result
-        verdict = "DIRECT PATH" if result.direct else "NO DIRECT PATH (relay needed)"
+        self.stale = False
+        self._shown = f"alice behind {a.name}, bob behind {b.name}"
+        self.figure_out.remove_class("p2plab-stale")
+        self.sentence = verdict(result, a, b)
+        head = "DIRECT PATH" if result.direct else "NO DIRECT PATH (relay needed)"
         colour = "#009E73" if result.direct else "#D55E00"
-        detail = (f" after {result.packets} punch packets in {result.time * 1000:.0f} ms"
-                  if result.direct and result.time is not None else "")
+        why = "".join(f"<li>{html.escape(x.strip())}</li>" for x in str(result.reason).removeprefix(
+            "no direct path. ").split(" | "))
         self.outcome.value = (f'<div role="status" aria-live="polite"><p><b style="color:{colour}">'
-                              f"{'✓' if result.direct else '✗'} {verdict}</b>{detail} "
-                              f"({html.escape(a.name)} × {html.escape(b.name)})</p>"
-                              f"<p>{html.escape(result.reason)}</p></div>")
+                              f"{'✓' if result.direct else '✗'} {head}</b>: "
+                              f"{html.escape(self.sentence.split(': ', 1)[1])}</p>"
+                              f"<p style=\"margin:0\">{html.escape(nat_line('alice', a))}<br>"
+                              f"{html.escape(nat_line('bob', b))}</p>"
+                              f"<details><summary>Why, packet by packet</summary><ul>{why}</ul></details></div>")
         if result.trace is not None and len(result.trace):
             self.figure = ladder(result.trace, max_rows=self.max_rows,
                                  title=f"Punch: alice behind {a.name}, bob behind {b.name}")
@@ -139,7 +202,11 @@ class NatExplorer(W.VBox):
 
     @property
     def text(self) -> str:
-        """The outcome and the ladder summary as plain text."""
+        """What the widget shows, as plain text: the verdict, one line per NAT, the ladder's summary."""
         if self.result is None:
             return "no punch yet"
-        return str(self.result) + ("\n" + summary(self.figure) if self.figure is not None else "")
+        if self.stale:
+            return f"Settings changed: press Punch to run this pair. The result shown is for {self._shown}."
+        a, b = self.alice.behavior(), self.bob.behavior()
+        return "\n".join([self.sentence, nat_line("alice", a), nat_line("bob", b)]
+                         + ([summary(self.figure)] if self.figure is not None else []))
