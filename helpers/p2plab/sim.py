@@ -191,7 +191,7 @@ class NatRouter(SimNode):
         if getattr(spec, "portmap", False):
             from .portmap import PortMapServer
 
-            self.portmap = PortMapServer(self.public_ips[0], str(self.lan), port_range=spec.nat.port_range,
+            self.portmap = PortMapServer(self.public_ips[0], str(self.lan),
                                          port_free=lambda proto, port: self.table.port_free(proto, port),
                                          seed=int(net.rng.random() * 2**31))
             self.portmap.start(net.now, (self.lan_ip, PORTMAP_PORT))

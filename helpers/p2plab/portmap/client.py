@@ -15,6 +15,7 @@ Run it like every p2plab protocol (``net.run_protocol("alice", c)`` in the simul
 Retransmission: NAT-PMP starts at 250 ms and doubles (RFC 6886 section 3.1); PCP starts at
 3 s (IRT) and doubles up to 1024 s (MRT) with +-10 % randomisation (RFC 6887 section 8.1.1).
 ``initial_rto`` shortens the first wait for a lab, ``give_up_after`` bounds the whole attempt.
+``lifetime=0`` asks the router to delete the mapping (give the same ``nonce`` for PCP); so does ``delete()``.
 The mapping is renewed at half its lifetime when ``renew=True`` (RFC 6887 section 11.2.1 says
 between 1/2 and 5/8; RFC 6886 section 3.3 half).
 """
@@ -110,7 +111,7 @@ class PortMapClient(DatagramProtocol):
 
     def start(self, now: float, local_addr: Addr | None = None) -> None:
         super().start(now, local_addr)
-        self._begin("requesting")
+        self._begin("deleting" if self._want_lifetime == 0 else "requesting")
 
     def _begin(self, state: str) -> None:
         self.state = state
