@@ -12,6 +12,7 @@ command -v chromium   >/dev/null 2>&1 || need+=(chromium)
 command -v ip         >/dev/null 2>&1 || need+=(iproute2)
 command -v conntrack  >/dev/null 2>&1 || need+=(conntrack)
 command -v node       >/dev/null 2>&1 || need+=(nodejs)
+command -v natpmpc    >/dev/null 2>&1 || need+=(natpmpc)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "system-deps: installing ${need[*]}"

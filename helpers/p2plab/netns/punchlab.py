@@ -80,7 +80,7 @@ def run_punch(nat_a: str | NatBehavior = "port-restricted-cone", nat_b: str | Na
             pm_srv = pml.start(lab, "nat-a")
             alice = topo.nodes["alice"]
             gw = topo.nodes[alice.behind].lan_ip
-            got = lab.run_python("alice", pml.request, portmap, gw, PEER_PORT, client_ip=alice.ip, timeout=3.0)
+            got = lab.run_python("alice", pml.request, portmap, gw, PEER_PORT, client_ip=alice.ip, wait=3.0)
             mapped = [e for e in got["events"] if e["kind"] == "mapped"]
             failed = [e for e in got["events"] if e["kind"] == "failed"]
             out["portmap"] = {"protocol": portmap, "ok": bool(mapped), "external": got.get("external"),

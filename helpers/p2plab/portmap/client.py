@@ -165,6 +165,9 @@ class PortMapClient(DatagramProtocol):
                     "is private or reserved, i.e. the router is itself behind another NAT (carrier-grade NAT).")
         elif name == "NOT_AUTHORIZED":
             hint = " Port mapping is turned off on this router, or the mapping belongs to someone else."
+        elif name == "NO_RESOURCES":
+            hint = (" The router could not add the mapping; miniupnpd answers this to PCP when its external address "
+                    "is private or reserved (the router is behind another NAT), so no mapping can help.")
         elif name == "ADDRESS_MISMATCH":
             hint = " Ask the router you are directly behind (your default gateway)."
         self.emit("failed", result=name, code=code, protocol=self.protocol,

@@ -123,25 +123,75 @@ def stop(lab: Any, proc: Any, timeout: float = 10.0) -> dict[str, Any]:
 
 
 def request(protocol: str, gateway: str, internal_port: int, *, client_ip: str, lifetime: int = 7200,
-            timeout: float = 5.0, delete: bool = False, nonce: bytes | None = None) -> dict[str, Any]:
+            wait: float = 5.0, delete: bool = False, nonce: bytes | None = None) -> dict[str, Any]:
     """Ask ``gateway`` for a mapping with p2plab's client on a real socket (run it on a lab host
     with ``lab.run_python``); ``delete=True`` deletes it again afterwards. Returns the client's events,
-    its final state and the external endpoint it got."""
+    its final state and the external endpoint it got. ``wait``: seconds before giving up."""
     from ..netns.runner import drive
     from .client import PortMapClient
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind((client_ip, 0))
     client = PortMapClient(protocol, (gateway, PORT), internal_port, lifetime=lifetime, client_ip=client_ip,
-                           initial_rto=0.25, give_up_after=timeout, nonce=nonce)
-    out = drive(client, sock, time.time(), timeout + 1.0, stop_on=("mapped", "failed", "deleted"), linger=0.0)
+                           initial_rto=0.25, give_up_after=wait, nonce=nonce)
+    out = drive(client, sock, time.time(), wait + 1.0, stop_on=("mapped", "failed", "deleted"), linger=0.0)
     out["external"] = list(client.external) if client.external else None
     if delete and client.state == "mapped":
         gone = PortMapClient(protocol, (gateway, PORT), internal_port, lifetime=0, client_ip=client_ip,
-                             initial_rto=0.25, give_up_after=timeout, nonce=client.nonce)
-        more = drive(gone, sock, time.time(), timeout + 1.0, stop_on=("deleted", "failed"), linger=0.0)
+                             initial_rto=0.25, give_up_after=wait, nonce=client.nonce)
+        more = drive(gone, sock, time.time(), wait + 1.0, stop_on=("deleted", "failed"), linger=0.0)
         out["events"] += more["events"]
         client = gone
     sock.close()
     out["state"] = client.state
     return out
+
+
+MINIUPNPD_CONF = """ext_ifname={wan}
+listening_ip={lan}
+enable_natpmp=yes
+enable_upnp=no
+secure_mode=yes
+system_uptime=yes
+lease_file={lease}
+uuid=3d3cec3a-8cf0-11e0-98ee-001a6bd2d07d
+allow 1024-65535 {lan_net} 1024-65535
+deny 0-65535 0.0.0.0/0 0-65535
+"""
+
+
+def start_miniupnpd(lab: Any, nat: str = "nat-a", timeout: float = 10.0) -> Any:
+    """Run Debian's ``miniupnpd`` (package miniupnpd-nftables) on lab router ``nat``, NAT-PMP and PCP on.
+
+    Its external address is a documentation address (RFC 5737), which miniupnpd counts as reserved:
+    it logs "Reserved / private IP address ... Port forwarding is impossible" and refuses every
+    mapping (measured with 2.3.1: NAT-PMP NETWORK_FAILURE, PCP NO_RESOURCES). Returns the
+    ``LabProcess`` once it listens; ``proc.log()`` ends it and returns what it logged.
+    """
+    import selectors
+
+    node = lab.topology.nodes[nat]
+    wan = next(i.name for i in lab.interfaces if i.node == nat and i.label == "wan")
+    lan = next(i.name for i in lab.interfaces if i.node == nat and i.label == "lan")
+    conf = lab.workdir / f"miniupnpd-{nat}.conf"
+    conf.write_text(MINIUPNPD_CONF.format(wan=wan, lan=lan, lan_net=node.lan,
+                                          lease=lab.workdir / f"miniupnpd-{nat}.leases"))
+    proc = lab.popen(nat, [systools.require("miniupnpd"), "-f", str(conf), "-d"])
+    sel = selectors.DefaultSelector()
+    sel.register(proc.popen.stderr, selectors.EVENT_READ)
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while b"Listening for NAT-PMP/PCP" not in buf:
+        if time.monotonic() > deadline or proc.popen.poll() is not None:
+            raise RuntimeError(f"miniupnpd on {nat} did not start listening: {buf.decode(errors='replace')[-1500:]}")
+        if sel.select(0.1):
+            chunk = os.read(proc.popen.stderr.fileno(), 65536)
+            buf += chunk
+
+    def log() -> str:
+        proc.terminate()
+        _, err = proc.popen.communicate(timeout=5)
+        return (buf + (err or b"")).decode(errors="replace")
+
+    proc.log = log
+    return proc
