@@ -205,6 +205,10 @@ def decode(data: bytes) -> Request | Response:
     opcode, is_response = data[1] & 0x7F, bool(data[1] & 0x80)
     size = {OP_MAP: MAP_SIZE, OP_PEER: PEER_SIZE, OP_ANNOUNCE: 0}.get(opcode)
     body = data[HEADER:]
+    if size is not None and len(body) < size and is_response and data[3] != SUCCESS:
+        # an error response copies what it could of a short request: keep it as opaque bytes
+        _, _, _, result, life, epoch = struct.unpack_from("!BBBBII", data)
+        return Response(opcode, result, life, epoch, None, (), body)
     if size is not None and len(body) < size:
         raise PcpError(f"{OPCODES[opcode]} needs {size} bytes after the header; got {len(body)}")
     if size is None:  # unknown opcode: keep the rest as opaque data, options cannot be found
