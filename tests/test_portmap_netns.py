@@ -1,0 +1,120 @@
+"""Port mapping in the real Linux lab: p2plab's PCP/NAT-PMP server on a lab router installs nftables
+rules that real clients (Debian's natpmpc) and p2plab's client use, removes them on expiry and delete;
+Debian's miniupnpd refuses (its external address is reserved) and p2plab's client says so; a mapping
+makes the symmetric x symmetric punch direct (also rootless, as an ordinary user would run it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from p2plab import topology
+
+from conftest import missing, need, need_netns
+
+pytestmark = pytest.mark.timeout(240)
+GW = "192.168.1.1"
+
+
+def _lab():
+    from p2plab.netns import Lab
+
+    return Lab(topology.punch("symmetric", "symmetric"))
+
+
+def _portmap_rules(lab) -> str:
+    out = lab.nft_ruleset("nat-a")
+    return out.split("table ip p2plab-portmap", 1)[1] if "table ip p2plab-portmap" in out else ""
+
+
+def test_natpmpc_gets_a_mapping_from_the_lab_router_and_it_expires():
+    need_netns()
+    need("natpmpc")
+    from p2plab.portmap import lab as pml
+
+    with _lab() as lab:
+        srv = pml.start(lab, "nat-a")
+        r = lab.exec("alice", ["natpmpc", "-g", GW, "-a", "5000", "5000", "udp", "2"])
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "Public IP address : 203.0.113.10" in r.stdout
+        assert "Mapped public port 5000 protocol UDP to local port 5000" in r.stdout
+        rules = _portmap_rules(lab)
+        assert "udp dport 5000 dnat to 192.168.1.10:5000" in rules
+        assert "udp sport 5000 snat to 203.0.113.10:5000" in rules
+        # bob, who alice never sent to, reaches her through the symmetric NAT now
+        got = lab.start_python("alice", "import socket\ns=socket.socket(2,2)\ns.bind(('192.168.1.10',5000))\n"
+                                        "s.settimeout(5)\nresult=s.recvfrom(100)[0]")
+        time.sleep(0.3)
+        lab.exec("bob", ["python3", "-c", "import socket;socket.socket(2,2).sendto(b'hi alice',('203.0.113.10',5000))"])
+        assert got.result(10) == b"hi alice"
+        time.sleep(2.5)  # lifetime 2 s: the server removes the rules by itself
+        assert "dnat" not in _portmap_rules(lab)
+        log = pml.stop(lab, srv)["log"]
+    assert any("natpmp mapped 192.168.1.10:5000 -> 203.0.113.10:5000 for 2 s" in line for line in log)
+    assert any("expired" in line for line in log)
+
+
+def test_p2plab_client_maps_and_deletes_with_pcp_and_natpmp():
+    need_netns()
+    from p2plab.portmap import lab as pml
+
+    with _lab() as lab:
+        srv = pml.start(lab, "nat-a")
+        for proto, port in (("pcp", 6000), ("natpmp", 6001)):
+            res = lab.run_python("alice", pml.request, proto, GW, port, client_ip=topology.ALICE_IP, delete=True)
+            kinds = [e["kind"] for e in res["events"]]
+            assert kinds == ["mapped", "deleted"], res["events"]
+            assert res["external"] == ["203.0.113.10", port]
+        assert "dnat" not in _portmap_rules(lab)
+        pml.stop(lab, srv)
+
+
+def test_miniupnpd_refuses_and_p2plab_says_why():
+    need_netns()
+    need("miniupnpd", "natpmpc")
+    from p2plab.portmap import lab as pml
+
+    with _lab() as lab:
+        proc = pml.start_miniupnpd(lab, "nat-a")
+        results = {p: lab.run_python("alice", pml.request, p, GW, 5000, client_ip=topology.ALICE_IP, wait=3.0)
+                   for p in ("pcp", "natpmp")}
+        r = lab.exec("alice", ["natpmpc", "-g", GW, "-a", "5000", "5000", "udp", "60"])
+        log = proc.log()
+    assert "Reserved / private IP address 203.0.113.10" in log and "Port forwarding is impossible" in log
+    fails = {p: [e for e in res["events"] if e["kind"] == "failed"][0] for p, res in results.items()}
+    assert fails["natpmp"]["result"] == "NETWORK_FAILURE" and fails["natpmp"]["code"] == 3
+    assert fails["pcp"]["result"] == "NO_RESOURCES" and fails["pcp"]["code"] == 8
+    for f in fails.values():
+        assert "behind another NAT" in f["message"]
+    assert r.returncode != 0 and "FAILED" in r.stdout
+
+
+@pytest.mark.parametrize("rootless", [False, True])
+def test_punch_cli_portmap_in_the_lab(rootless):
+    need_netns()
+    env = dict(os.environ)
+    if rootless:
+        from p2plab.netns import rootless as rl
+
+        ok, why = rl.possible()
+        if not ok:
+            missing(f"rootless labs need unprivileged user namespaces: {why}")
+        env["P2PLAB_ROOTLESS"] = "1"
+
+    def run(*extra):
+        out = subprocess.run([sys.executable, "-m", "p2plab", "punch", "--world", "netns", "--nat-a", "symmetric",
+                              "--nat-b", "symmetric", "--format", "json", *extra], capture_output=True, text=True,
+                             timeout=120, env=env)
+        assert out.returncode == 0, out.stderr[-3000:]
+        return json.loads(out.stdout)
+
+    row = run("--portmap", "pcp")
+    assert row["direct"] is True and row["portmap"]["ok"] and row["portmap"]["external"] == ["203.0.113.10", 5000]
+    if not rootless:
+        assert run()["direct"] is False
+        assert run("--portmap", "natpmp")["direct"] is True
