@@ -260,3 +260,32 @@ def test_punch_cli_portmap_in_the_sim():
     assert run()["direct"] is False
     bad = subprocess.run([sys.executable, "-m", "p2plab", "punch", "--portmap", "upnp"], capture_output=True, text=True)
     assert bad.returncode != 0 and "pcp" in bad.stderr
+
+
+def test_tshark_reads_our_natpmp_and_pcp_fields(tmp_path):
+    """An implementation no one here wrote (Wireshark's dissectors) reads back every field we encode."""
+    from conftest import need
+
+    need("tshark")
+    from scapy.layers.inet import IP, UDP
+    from scapy.packet import Raw
+    from scapy.utils import wrpcap
+
+    msgs = [natpmp.MapRequest(17, 5000, 6000, 3600).encode(),
+            natpmp.MapResponse(17, 0, 77, 5000, 6001, 3600).encode(),
+            pcp.Response(pcp.OP_MAP, 0, 3600, 77, pcp.MapData(NONCE, 17, 5000, 6002, "203.0.113.10")).encode()]
+    pkts = [IP(src="192.168.1.10", dst="192.168.1.1") / UDP(sport=40000, dport=5351) / Raw(msgs[0]),
+            IP(src="192.168.1.1", dst="192.168.1.10") / UDP(sport=5351, dport=40000) / Raw(msgs[1]),
+            IP(src="192.168.1.1", dst="192.168.1.10") / UDP(sport=5351, dport=40000) / Raw(msgs[2])]
+    path = tmp_path / "pm.pcap"
+    wrpcap(str(path), pkts, linktype=101)
+    out = subprocess.run(["tshark", "-r", str(path), "-T", "fields", "-e", "nat-pmp.internal_port",
+                          "-e", "nat-pmp.external_port", "-e", "nat-pmp.pml", "-e", "nat-pmp.sssoe",
+                          "-e", "portcontrol.map.rsp_assigned_external_port",
+                          "-e", "portcontrol.map.rsp_assigned_ext_ip", "-e", "portcontrol.epoch_time"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    rows = [line.split("\t") for line in out.stdout.strip().splitlines()]
+    assert rows[0][:4] == ["5000", "6000", "3600", ""]
+    assert rows[1][:4] == ["5000", "6001", "3600", "77"]
+    assert rows[2][4:] == ["6002", "::ffff:203.0.113.10", "77"]

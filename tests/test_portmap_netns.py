@@ -118,3 +118,29 @@ def test_punch_cli_portmap_in_the_lab(rootless):
     if not rootless:
         assert run()["direct"] is False
         assert run("--portmap", "natpmp")["direct"] is True
+
+
+def test_portmap_recording_decodes_in_tshark_and_matches_a_fresh_run(tmp_path):
+    """data/portmap-pcp.*: tshark dissects every PCP packet (no malformed frames) and a fresh run in the
+    real lab sends the same kinds of packets with the same outcome."""
+    from p2plab import recorded
+
+    need("tshark")
+    pcap = recorded.DATA / "portmap-pcp.pcap"
+    out = subprocess.run(["tshark", "-r", str(pcap), "-Y", "portcontrol", "-T", "fields", "-e", "portcontrol.opcode",
+                          "-e", "portcontrol.result_code", "-e", "portcontrol.map.internal_port",
+                          "-e", "portcontrol.map.rsp_assigned_external_port"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    rows = [line.split("\t") for line in out.stdout.strip().splitlines()]
+    assert len(rows) == 4 and all(r[0] == "1" and r[2] == "5000" for r in rows)
+    assert [r[1] for r in rows if r[1]] == ["0", "0"] and {r[3] for r in rows if r[3]} == {"5000"}
+    bad = subprocess.run(["tshark", "-r", str(pcap), "-Y", "_ws.malformed"], capture_output=True, text=True, timeout=60)
+    assert bad.stdout.strip() == ""
+    assert recorded.outcome("portmap-pcp")["direct"] is True
+    need_netns()
+    need("tcpdump")
+    recorded.record(["portmap-pcp"], out=tmp_path)
+    fresh, shipped = recorded.load("portmap-pcp", data=tmp_path), recorded.load("portmap-pcp")
+    kinds = {s for s in recorded.shape(shipped) if s[1] == "sent" and s[0] in ("alice", "bob", "server")}
+    assert {s for s in recorded.shape(fresh) if s[1] == "sent" and s[0] in ("alice", "bob", "server")} == kinds
+    assert recorded.outcome("portmap-pcp", data=tmp_path)["direct"] is True

@@ -134,8 +134,10 @@ def _punch(nat_a: str, nat_b: str, **kw: Any) -> Callable[[], tuple[Trace, dict]
         from .netns import run_punch
 
         res = run_punch(nat_a, nat_b, **kw)
-        return res["trace"], {"ok": res["direct"], "direct": res["direct"], "reason": res["reason"],
-                              "nat_a": nat_a, "nat_b": nat_b}
+        out = {"ok": res["direct"], "direct": res["direct"], "reason": res["reason"], "nat_a": nat_a, "nat_b": nat_b}
+        if res.get("portmap"):
+            out["portmap"] = {k: v for k, v in res["portmap"].items() if k != "server_log"}
+        return res["trace"], out
 
     return run
 
@@ -350,6 +352,8 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
         "port-restricted-cone", "port-restricted-cone")),
     Scenario("ice-relayed", "ICE between alice and bob behind two symmetric NATs: only the relay works",
              _ice("symmetric", "symmetric")),
+    Scenario("portmap-pcp", "alice asks her router for a PCP mapping, then punches bob: symmetric x symmetric "
+             "works", _punch("symmetric", "symmetric", portmap="pcp")),
 ]}
 
 
