@@ -289,3 +289,19 @@ def test_tshark_reads_our_natpmp_and_pcp_fields(tmp_path):
     assert rows[0][:4] == ["5000", "6000", "3600", ""]
     assert rows[1][:4] == ["5000", "6001", "3600", "77"]
     assert rows[2][4:] == ["6002", "::ffff:203.0.113.10", "77"]
+
+
+def test_scapy_layers_dissect_and_rebuild_both_protocols():
+    from scapy.layers.inet import IP, UDP
+    from scapy.packet import Raw
+
+    from p2plab.portmap.layers import NATPMP, PCP
+
+    req = pcp.Request(pcp.OP_MAP, 7200, "192.168.1.10", pcp.MapData(NONCE, 17, 5000)).encode()
+    resp = natpmp.MapResponse(17, 0, 5, 5000, 6000, 60).encode()
+    a = IP(bytes(IP(src="192.168.1.10", dst="192.168.1.1") / UDP(sport=40000, dport=5351) / Raw(req)))
+    b = IP(bytes(IP(src="192.168.1.1", dst="192.168.1.10") / UDP(sport=5351, dport=40000) / Raw(resp)))
+    assert a[PCP].internal_port == 5000 and a[PCP].nonce == NONCE and a[PCP].client_ip == "::ffff:192.168.1.10"
+    assert bytes(a[PCP]) == req and "PCP MAP request" in a.summary()
+    assert (b[NATPMP].external_port, b[NATPMP].lifetime, b[NATPMP].epoch) == (6000, 60, 5)
+    assert bytes(b[NATPMP]) == resp
