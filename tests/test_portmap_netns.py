@@ -52,8 +52,14 @@ def test_natpmpc_gets_a_mapping_from_the_lab_router_and_it_expires():
         time.sleep(0.3)
         lab.exec("bob", ["python3", "-c", "import socket;socket.socket(2,2).sendto(b'hi alice',('203.0.113.10',5000))"])
         assert got.result(10) == b"hi alice"
-        time.sleep(2.5)  # lifetime 2 s: the server removes the rules by itself
+        time.sleep(2.5)  # lifetime 2 s: the server removes the rules (and the flow's conntrack entry) by itself
         assert "dnat" not in _portmap_rules(lab)
+        late = lab.start_python("alice", "import socket\ns=socket.socket(2,2)\ns.bind(('192.168.1.10',5000))\n"
+                                         "s.settimeout(1.5)\ntry:\n    result=s.recvfrom(100)[0]\n"
+                                         "except OSError:\n    result=None")
+        time.sleep(0.3)
+        lab.exec("bob", ["python3", "-c", "import socket;socket.socket(2,2).sendto(b'late',('203.0.113.10',5000))"])
+        assert late.result(10) is None  # the mapping is gone: bob's packet no longer reaches alice
         log = pml.stop(lab, srv)["log"]
     assert any("natpmp mapped 192.168.1.10:5000 -> 203.0.113.10:5000 for 2 s" in line for line in log)
     assert any("expired" in line for line in log)
@@ -144,3 +150,13 @@ def test_portmap_recording_decodes_in_tshark_and_matches_a_fresh_run(tmp_path):
     kinds = {s for s in recorded.shape(shipped) if s[1] == "sent" and s[0] in ("alice", "bob", "server")}
     assert {s for s in recorded.shape(fresh) if s[1] == "sent" and s[0] in ("alice", "bob", "server")} == kinds
     assert recorded.outcome("portmap-pcp", data=tmp_path)["direct"] is True
+
+
+def test_cgn_recording_shows_the_mapping_on_the_wrong_box():
+    from p2plab import recorded
+
+    out = recorded.outcome("portmap-cgn")
+    assert out["direct"] is False and "100.64.1.2" in out["reason"] and "wrong box" in out["reason"]
+    df = recorded.load("portmap-cgn").df
+    to_shared = df[(df["node"] == "internet") & (df["dst"] == "100.64.1.2") & (df["action"] == "dropped")]
+    assert len(to_shared) > 0  # bob's punches to the advertised mapping die in the core: no route

@@ -142,6 +142,13 @@ def _punch(nat_a: str, nat_b: str, **kw: Any) -> Callable[[], tuple[Trace, dict]
     return run
 
 
+def _portmap_cgn() -> tuple[Trace, dict]:
+    from . import topology as t
+
+    topo = t.cgn("symmetric", "port-restricted-cone", "symmetric")
+    return _punch("symmetric", "symmetric", portmap="pcp", topology=topo, give_up_after=1.0)()
+
+
 TURN_USER, TURN_PASSWORD, TURN_PORT = "alice", "secret", 3478
 
 
@@ -354,6 +361,8 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
              _ice("symmetric", "symmetric")),
     Scenario("portmap-pcp", "alice asks her router for a PCP mapping, then punches bob: symmetric x symmetric "
              "works", _punch("symmetric", "symmetric", portmap="pcp")),
+    Scenario("portmap-cgn", "alice's home router grants a PCP mapping, but it sits behind a carrier-grade NAT: "
+             "the mapping is on the wrong box and the punch fails", _portmap_cgn),
 ]}
 
 

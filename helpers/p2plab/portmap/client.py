@@ -154,7 +154,7 @@ class PortMapClient(DatagramProtocol):
                 if isinstance(msg, pcp.Response):
                     self._pcp(msg)
         except (natpmp.NatPmpError, pcp.PcpError):
-            return  # not for us / garbage: keep waiting (RFC 6887 section 8.2 silently drops it)
+            return  # not for us / garbage: keep waiting (RFC 6887 section 8.3: the client silently drops it)
 
     def _fail(self, name: str, code: int, text: str) -> None:
         self.cancel_timers("retransmit")

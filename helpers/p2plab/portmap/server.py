@@ -13,7 +13,7 @@ Its timers expire mappings at the end of their lifetime. A driver (the simulated
 ``p2plab.portmap.lab`` in the real lab) turns ``mapped``/``unmapped`` into NAT rules.
 
 Rules it follows: the client must be on the LAN; PCP's client address field must equal the
-source address, else ``ADDRESS_MISMATCH`` (RFC 6887 section 8.3: a NAT between client and server);
+source address, else ``ADDRESS_MISMATCH`` (RFC 6887 section 8.2: a NAT between client and server);
 an existing PCP mapping is only changed by a request with the same nonce, else ``NOT_AUTHORIZED``
 (section 11.3); lifetimes are clamped to ``[min_lifetime, max_lifetime]`` (section 15); lifetime 0
 deletes (RFC 6887 section 15, RFC 6886 section 3.4). ``refuse`` makes it answer every mapping request
@@ -145,7 +145,7 @@ class PortMapServer(DatagramProtocol):
         self.now = now
         data = bytes(data)
         if len(data) < 2:
-            return  # too short to answer (RFC 6887 section 8.3: silently dropped)
+            return  # too short to answer (RFC 6887 section 8.2: silently dropped)
         if data[1] & 0x80:
             return  # a response: servers never answer responses
         try:
@@ -204,7 +204,8 @@ class PortMapServer(DatagramProtocol):
         self.send(natpmp.MapResponse(req.proto, natpmp.SUCCESS, self.epoch, req.internal_port, port, life).encode(), addr)
 
     def _pcp_error(self, data: bytes, code: int, addr: Addr, message: str, opcode: int = 0) -> None:
-        # RFC 6887 section 8.3: an error response copies the request's opcode data (when parsable)
+        # RFC 6887 section 8.2: an error response copies the request's opcode data (when parsable).
+        # Lifetimes of errors are p2plab's choice: 30 min for long lifetime errors, 30 s for short ones.
         body = data[pcp.HEADER:pcp.MAX_SIZE] if len(data) >= pcp.HEADER and len(data) % 4 == 0 else b""
         life = 1800 if code in pcp.LONG_LIFETIME_ERRORS else 30
         self.send(pcp.Response(opcode, code, life, self.epoch, opaque=bytes(body)).encode(), addr)
