@@ -147,8 +147,12 @@ def test_portmap_recording_decodes_in_tshark_and_matches_a_fresh_run(tmp_path):
     need("tcpdump")
     recorded.record(["portmap-pcp"], out=tmp_path)
     fresh, shipped = recorded.load("portmap-pcp", data=tmp_path), recorded.load("portmap-pcp")
-    kinds = {s for s in recorded.shape(shipped) if s[1] == "sent" and s[0] in ("alice", "bob", "server")}
-    assert {s for s in recorded.shape(fresh) if s[1] == "sent" and s[0] in ("alice", "bob", "server")} == kinds
+    def kinds(trace):  # ICMP port unreachable for punches that arrive after a socket closed depends on timing
+        return {s for s in recorded.shape(trace) if s[1] == "sent" and s[0] in ("alice", "bob", "server")
+                and not s[2].startswith("ICMP")}
+
+    assert kinds(fresh) == kinds(shipped)
+    assert ("alice", "sent", "UDP 60") in kinds(fresh)  # the 60-byte PCP MAP request
     assert recorded.outcome("portmap-pcp", data=tmp_path)["direct"] is True
 
 
