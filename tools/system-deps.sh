@@ -17,6 +17,8 @@ have ip                || need+=(iproute2)
 have conntrack         || need+=(conntrack)
 have node              || need+=(nodejs)
 have unshare           || need+=(util-linux)
+have natpmpc           || need+=(natpmpc)             # a NAT-PMP client no one here wrote (port mapping tests)
+have miniupnpd         || need+=(miniupnpd-nftables)  # a real UPnP/NAT-PMP/PCP daemon, refusing behind CGN
 if [ "$(id -u)" = 0 ] && [ "${CI:-}" = true ]; then
   # CI also runs the suite as an ordinary user, from a venv made with a Python every user can read
   have useradd         || need+=(passwd)

@@ -22,6 +22,7 @@ def ip_packet(raw: bytes):
     from scapy.layers.inet6 import IPv6
 
     try:
+        from .portmap import layers as _pm  # noqa: F401  (binds NAT-PMP/PCP to UDP 5351)
         from .stun import layers  # noqa: F401  (binds STUN/TURN to UDP ports)
     except ImportError:
         pass

@@ -80,6 +80,9 @@ def _punch_cmd(args: argparse.Namespace) -> int:
         if not ok:
             print(f"error: the netns world is not available here: {why}")
             return 2
+    if args.portmap and args.transport == "tcp":
+        print("error: --portmap works with the UDP punch only (drop --transport tcp)")
+        return 2
     if args.transport == "tcp":
         if args.world == "netns":
             from .netns.tcppunch import run_tcp_punch
@@ -90,13 +93,15 @@ def _punch_cmd(args: argparse.Namespace) -> int:
     elif args.world == "netns":
         from .netns import run_punch
 
-        res = run_punch(args.nat_a, args.nat_b, capture=False)
+        res = run_punch(args.nat_a, args.nat_b, capture=False, portmap=args.portmap)
         row = {k: res[k] for k in ("nat_a", "nat_b", "direct", "packets", "time", "reason", "world")}
         row["transport"] = "udp"
+        if args.portmap:
+            row["portmap"] = {k: v for k, v in res["portmap"].items() if k != "server_log"}
     else:
         from .punch import run_punch as sim_punch
 
-        row = {**sim_punch(args.nat_a, args.nat_b, seed=args.seed).as_dict(), "transport": "udp"}
+        row = {**sim_punch(args.nat_a, args.nat_b, seed=args.seed, portmap=args.portmap).as_dict(), "transport": "udp"}
     if args.format == "json":
         print(json.dumps(row))
     elif row["transport"] == "tcp":
@@ -119,6 +124,9 @@ def register(sub: Any) -> None:
                    help="udp: the UDP punch of notebook 06; tcp: TCP hole punching with listen+connect (notebook 08)")
     p.add_argument("--connect-only", action="store_true",
                    help="tcp: only connect(), no listening socket on the same port")
+    p.add_argument("--portmap", choices=["pcp", "natpmp"], default=None,
+                   help="alice first asks her router for a port mapping (PCP, RFC 6887, or NAT-PMP, RFC 6886) "
+                        "and advertises it")
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_punch_cmd)

@@ -174,6 +174,7 @@ class Mapping:
     packets_out: int = 0
     packets_in: int = 0
     refreshed: float = 0.0  # when the timer was last restarted
+    static: bool = False  # granted by a port mapping protocol (PCP/NAT-PMP): fixed lifetime, admits anyone
 
 
 class NatTable:
@@ -199,6 +200,7 @@ class NatTable:
         self._deadlines: list[tuple[float, int, Mapping]] = []
         self._seq = itertools.count()
         self.log: list[str] = []
+        self._static: dict[tuple[int, Endpoint], Mapping] = {}  # (proto, inside) -> PCP/NAT-PMP mapping
         self.explain = True  # False skips building notes and reasons (population runs without a trace)
 
     # -- mapping lookup -----------------------------------------------------------------
@@ -234,6 +236,11 @@ class NatTable:
             del self._by_key[m.key]
             del self._by_outside[(m.proto, *m.outside)]
             self.expired.append(m)
+            if m.static:
+                self._static.pop((m.proto, m.inside), None)
+                self.log.append(f"t={m.expires:.3f}s static mapping {fmt(m.inside)} -> {fmt(m.outside)} expired "
+                                f"(its port mapping lifetime ended; noticed at t={now:.3f}s)")
+                continue
             self.log.append(f"t={m.expires:.3f}s mapping {fmt(m.inside)} -> {fmt(m.outside)} expired "
                             f"(idle for {m.expires - m.refreshed:g} s; noticed at t={now:.3f}s)")
 
@@ -266,12 +273,49 @@ class NatTable:
                 return ip, port
         raise ConfigurationError(f"NAT {self.name} has run out of ports on {ip} ({lo}-{hi} all mapped)")
 
+    # -- static mappings (PCP / NAT-PMP) ------------------------------------------------------
+    def port_free(self, proto: int, port: int, ip: str | None = None) -> bool:
+        """Is outside ``port`` of ``ip`` (default: the first outside address) unused?"""
+        return (proto, ip or self.public_ips[0], port) not in self._by_outside
+
+    def add_static(self, proto: int, inside: Endpoint, outside: Endpoint, lifetime: float, now: float) -> Mapping:
+        """Install a mapping a port mapping protocol granted: ``inside`` <-> ``outside`` for ``lifetime``
+        seconds, not refreshed by traffic, used for every outbound packet of ``inside`` and admitting
+        inbound packets from anyone (endpoint-independent filtering for this mapping only)."""
+        self._expire(now)
+        self.remove_static(proto, inside)
+        taken = self._by_outside.get((proto, *outside))
+        if taken is not None:
+            raise ConfigurationError(f"NAT {self.name}: outside {fmt(outside)} is already mapped to {fmt(taken.inside)}")
+        m = Mapping(proto, inside, outside, ("static", proto, inside), now, now + lifetime, static=True)
+        self._by_key[m.key] = m
+        self._by_outside[(proto, *outside)] = m
+        self._static[(proto, inside)] = m
+        heapq.heappush(self._deadlines, (m.expires, next(self._seq), m))
+        self.log.append(f"t={now:.3f}s static mapping {fmt(inside)} -> {fmt(outside)} for {lifetime:g} s")
+        return m
+
+    def remove_static(self, proto: int, inside: Endpoint) -> Mapping | None:
+        """Remove the static mapping of ``inside`` (deleted by its client), if there is one."""
+        m = self._static.pop((proto, inside), None)
+        if m is not None:
+            self._by_key.pop(m.key, None)
+            self._by_outside.pop((m.proto, *m.outside), None)
+        return m
+
     # -- packets ------------------------------------------------------------------------
     def outbound(self, pkt: Datagram, now: float) -> tuple[Datagram, str]:
         """Translate a packet from the inside; creates or refreshes a mapping."""
         self._expire(now)
         inside = (pkt.src, pkt.sport)
         remote = (pkt.dst, pkt.dport)
+        if self._static:
+            sm = self._static.get((pkt.proto, inside))
+            if sm is not None:
+                sm.remotes.add(remote)
+                sm.packets_out += 1
+                note = f"static mapping {fmt(inside)} -> {fmt(sm.outside)} (granted by port mapping)" if self.explain else ""
+                return pkt.rewrite(src=sm.outside[0], sport=sm.outside[1]), note
         key = self._key(pkt.proto, inside, remote)
         m = self._by_key.get(key)
         if self.behavior.conntrack_clash:
@@ -313,7 +357,7 @@ class NatTable:
                               f"own input accepted it from {fmt(remote)} and left a conntrack entry behind")
             return None, (f"unsolicited inbound: no mapping for {fmt((pkt.dst, pkt.dport))} from {fmt(remote)} "
                           f"under {self.behavior.filtering} filtering")
-        f = self.behavior.filtering
+        f = EI if m.static else self.behavior.filtering
         allowed = (f == EI or (f == AD and any(r[0] == remote[0] for r in m.remotes))
                    or (f == APD and remote in m.remotes))
         if not allowed:
@@ -331,11 +375,12 @@ class NatTable:
             return None, (f"filtered: the {pname} mapping {fmt(m.outside)} -> {fmt(m.inside)} only admits "
                           f"the {what} it has sent to ({seen}), not {fmt(remote)} ({f} filtering)")
         m.packets_in += 1
-        if self.behavior.inbound_refresh:
+        if self.behavior.inbound_refresh and not m.static:
             m.expires = now + self._timeout(m, now)
             m.refreshed = now
         return (pkt.rewrite(dst=m.inside[0], dport=m.inside[1]),
-                f"mapping {fmt(m.outside)} -> {fmt(m.inside)}" if self.explain else "")
+                (f"{'static ' if m.static else ''}mapping {fmt(m.outside)} -> {fmt(m.inside)}"
+                 + (" (granted by port mapping: admits anyone)" if m.static else "")) if self.explain else "")
 
     def mappings(self, now: float | None = None) -> list[Mapping]:
         """The live mappings (expired ones removed first when ``now`` is given)."""

@@ -57,6 +57,7 @@ class RendezvousServer(DatagramProtocol):
     def __init__(self) -> None:
         super().__init__()
         self.peers: dict[str, tuple[Endpoint, Endpoint, str]] = {}  # name -> (public, private, wants)
+        self.advertised: dict[str, Endpoint] = {}  # name -> endpoint it asked to be introduced with
         self.introduced: set[tuple[str, str]] = set()
 
     def datagram_received(self, data: bytes, addr: Addr, now: float, **_: Any) -> None:
@@ -65,16 +66,20 @@ class RendezvousServer(DatagramProtocol):
         if msg is None:
             return
         kind, fields = msg
-        if kind == "REGISTER" and len(fields) == 3:
+        if kind == "REGISTER" and len(fields) in (3, 4):
             name, private, wants = fields[0], _ep(fields[1]), fields[2]
             self.peers[name] = (addr, private, wants)
-            self.emit("registered", name=name, public=addr, private=private)
+            # a 4th field is an endpoint the peer advertises instead of the one seen here: the external
+            # endpoint its router granted by PCP/NAT-PMP (p2plab.portmap)
+            if len(fields) == 4:
+                self.advertised[name] = _ep(fields[3])
+            self.emit("registered", name=name, public=addr, private=private, advertised=self.advertised.get(name))
             other = self.peers.get(wants)
             if other is not None and other[2] == name:
                 for a, b in ((name, wants), (wants, name)):
                     pub_a, priv_a, _ = self.peers[a]
                     pub_b, priv_b, _ = self.peers[b]
-                    self.send(encode("PEER", b, fmt(pub_b), fmt(priv_b)), pub_a)
+                    self.send(encode("PEER", b, fmt(self.advertised.get(b, pub_b)), fmt(priv_b)), pub_a)
                 self.introduced.add(tuple(sorted((name, wants))))
                 self.emit("introduced", a=name, b=wants)
 
@@ -89,6 +94,7 @@ class PunchConfig:
     keepalive_interval: float = 15.0
     start_delay: float = 0.0  # wait this long after learning the peer before punching
     try_private: bool = True
+    advertise: Endpoint | None = None  # introduce me with this endpoint (a PCP/NAT-PMP mapping), not the one S sees
 
 
 class PunchPeer(DatagramProtocol):
@@ -117,7 +123,8 @@ class PunchPeer(DatagramProtocol):
 
     def _register(self) -> None:
         ip, port = self.local_addr or ("0.0.0.0", 0)
-        self.send(encode("REGISTER", self.name, fmt((ip, port)), self.peer_name), self.server)
+        extra = (fmt(tuple(self.config.advertise)),) if self.config.advertise else ()
+        self.send(encode("REGISTER", self.name, fmt((ip, port)), self.peer_name, *extra), self.server)
         self.set_timer(self.now + self.config.register_retry, "register")
 
     def datagram_received(self, data: bytes, addr: Addr, now: float, **_: Any) -> None:
@@ -193,11 +200,15 @@ class PunchResult:
     trace: Trace | None = field(default=None, repr=False)
     network: Network | None = field(default=None, repr=False)
     events: dict[str, list[Event]] = field(default_factory=dict, repr=False)
+    portmap: dict[str, Any] | None = None  # what alice's port mapping request got (run_punch(portmap=...))
 
     def as_dict(self) -> dict[str, Any]:
-        return {"nat_a": self.nat_a, "nat_b": self.nat_b, "direct": self.direct, "packets": self.packets,
-                "time": None if self.time is None else round(self.time, 6), "reason": self.reason,
-                "world": self.world}
+        d = {"nat_a": self.nat_a, "nat_b": self.nat_b, "direct": self.direct, "packets": self.packets,
+             "time": None if self.time is None else round(self.time, 6), "reason": self.reason,
+             "world": self.world}
+        if self.portmap is not None:
+            d["portmap"] = self.portmap
+        return d
 
     def __str__(self) -> str:
         head = "DIRECT" if self.direct else "NO DIRECT PATH"
@@ -211,23 +222,82 @@ def _name(b: Any) -> str:
 
 def run_punch(nat_a: Any = "port-restricted-cone", nat_b: Any = "port-restricted-cone", seed: int = 0,
               config_a: PunchConfig | None = None, config_b: PunchConfig | None = None,
-              run_for: float = 8.0, topology: Any = None, record: bool = True) -> PunchResult:
+              run_for: float = 8.0, topology: Any = None, record: bool = True,
+              portmap: str | None = None) -> PunchResult:
     """Run a real punch between Alice and Bob in the simulator and explain the outcome.
 
     ``nat_a``/``nat_b`` are preset names or ``NatBehavior`` objects; ``topology`` overrides the
-    default ``topology.punch(nat_a, nat_b)``.
+    default ``topology.punch(nat_a, nat_b)``. ``portmap="pcp"`` or ``"natpmp"``: Alice's router
+    (``nat-a``) runs a port mapping server; before punching Alice asks it for a mapping of her port
+    5000 and advertises the granted external endpoint at the rendezvous.
     """
+    from dataclasses import replace
+
     from . import sim
     from . import topology as topo
 
     t = topology or topo.punch(nat_a, nat_b)
+    if portmap is not None:
+        from .portmap import check_protocol
+
+        portmap = check_protocol(portmap)
+        t.nodes["nat-a"].portmap = True
     net = sim.Network.build(t, seed=seed, record=record)
     server = (topo.SERVER_IP, RENDEZVOUS_PORT)
+    pm = None
+    if portmap is not None:
+        pm = map_port(net, portmap, "alice", 5000)
+        if pm.get("external"):
+            config_a = replace(config_a or PunchConfig(), advertise=tuple(pm["external"]))
     net.run_protocol("server", RendezvousServer(), RENDEZVOUS_PORT)
     ra = net.run_protocol("alice", PunchPeer("alice", "bob", server, config_a), 5000)
     rb = net.run_protocol("bob", PunchPeer("bob", "alice", server, config_b), 5000)
-    net.run(until=run_for)
-    return explain(net, ra, rb, _name(nat_a), _name(nat_b))
+    net.run(until=net.now + run_for)
+    res = explain(net, ra, rb, _name(nat_a), _name(nat_b))
+    if pm is not None:
+        res.portmap = pm
+        res.reason = f"{portmap_sentence(pm)} {res.reason}"
+    return res
+
+
+def map_port(net: Network, protocol: str, host: str, port: int, lifetime: int = 7200,
+             wait: float = 2.0) -> dict[str, Any]:
+    """Ask ``host``'s router (its NAT's inside address) for a mapping of UDP ``port`` with PCP or
+    NAT-PMP, running the simulation until the answer (at most ``wait`` s). Returns what happened:
+    ``protocol``, ``ok``, ``external`` (ip, port) or None, ``lifetime``, ``result``, ``message``, ``warning``."""
+    from .portmap import PORT, PortMapClient
+
+    node = net.topology.nodes[host]
+    gw = net.topology.nodes[node.behind].lan_ip if node.behind in net.topology.nodes else None
+    out: dict[str, Any] = {"protocol": protocol, "ok": False, "external": None, "lifetime": None, "result": None,
+                           "message": "", "warning": ""}
+    if gw is None:
+        out.update(result="NO_ROUTER", message=f"{host} is not behind a NAT: there is no router to ask")
+        return out
+    client = PortMapClient(protocol, (gw, PORT), port, lifetime=lifetime, client_ip=node.ip, initial_rto=0.25,
+                           give_up_after=wait, seed=net.seed)
+    runner = net.run_protocol(host, client)
+    net.run(until=net.now + wait + 0.5)
+    for ev in runner.events:
+        if ev.kind == "mapped":
+            out.update(ok=True, external=list(ev.external), lifetime=ev.lifetime, result="SUCCESS", warning=ev.warning)
+        elif ev.kind == "failed":
+            out.update(result=ev.result, message=ev.message)
+    for sock in list(runner.sockets.values()):
+        sock.close()
+    return out
+
+
+def portmap_sentence(pm: dict[str, Any]) -> str:
+    """One sentence on what a port mapping request got."""
+    name = {"pcp": "PCP", "natpmp": "NAT-PMP"}.get(pm.get("protocol"), str(pm.get("protocol")))
+    if pm.get("ok"):
+        ext = pm["external"]
+        text = (f"alice's router granted her a {name} mapping {ext[0]}:{ext[1]} for {pm['lifetime']} s "
+                "(endpoint-independent: anyone may send to it), and she advertised it at the rendezvous.")
+        return text + (f" But {pm['warning']}." if pm.get("warning") else "")
+    return f"alice asked her router for a {name} mapping and got none: {pm.get('message')}"
+
 
 
 def explain(net: Network, ra: Any, rb: Any, nat_a: str, nat_b: str) -> PunchResult:

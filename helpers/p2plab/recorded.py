@@ -134,10 +134,19 @@ def _punch(nat_a: str, nat_b: str, **kw: Any) -> Callable[[], tuple[Trace, dict]
         from .netns import run_punch
 
         res = run_punch(nat_a, nat_b, **kw)
-        return res["trace"], {"ok": res["direct"], "direct": res["direct"], "reason": res["reason"],
-                              "nat_a": nat_a, "nat_b": nat_b}
+        out = {"ok": res["direct"], "direct": res["direct"], "reason": res["reason"], "nat_a": nat_a, "nat_b": nat_b}
+        if res.get("portmap"):
+            out["portmap"] = {k: v for k, v in res["portmap"].items() if k != "server_log"}
+        return res["trace"], out
 
     return run
+
+
+def _portmap_cgn() -> tuple[Trace, dict]:
+    from . import topology as t
+
+    topo = t.cgn("symmetric", "port-restricted-cone", "symmetric")
+    return _punch("symmetric", "symmetric", portmap="pcp", topology=topo, give_up_after=1.0)()
 
 
 TURN_USER, TURN_PASSWORD, TURN_PORT = "alice", "secret", 3478
@@ -350,6 +359,10 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
         "port-restricted-cone", "port-restricted-cone")),
     Scenario("ice-relayed", "ICE between alice and bob behind two symmetric NATs: only the relay works",
              _ice("symmetric", "symmetric")),
+    Scenario("portmap-pcp", "alice asks her router for a PCP mapping, then punches bob: symmetric x symmetric "
+             "works", _punch("symmetric", "symmetric", portmap="pcp")),
+    Scenario("portmap-cgn", "alice's home router grants a PCP mapping, but it sits behind a carrier-grade NAT: "
+             "the mapping is on the wrong box and the punch fails", _portmap_cgn),
 ]}
 
 

@@ -186,6 +186,15 @@ class NatRouter(SimNode):
         self.table.explain = net.record_enabled
         self.children: dict[str, SimNode] = {}
         self._lan_memo: dict[str, bool] = {}
+        self.portmap = None  # the router's PCP/NAT-PMP server (p2plab.portmap.PortMapServer) when spec.portmap
+        self._portmap_timer: float | None = None
+        if getattr(spec, "portmap", False):
+            from .portmap import PortMapServer
+
+            self.portmap = PortMapServer(self.public_ips[0], str(self.lan),
+                                         port_free=lambda proto, port: self.table.port_free(proto, port),
+                                         seed=int(net.rng.random() * 2**31))
+            self.portmap.start(net.now, (self.lan_ip, PORTMAP_PORT))
 
     def _in_lan(self, ip: str) -> bool:
         hit = self._lan_memo.get(ip)
@@ -252,6 +261,11 @@ class NatRouter(SimNode):
             if child is not None:
                 net.transmit(self, child, child.uplink, back)
             return
+        if dst == self.lan_ip and self.portmap is not None and pkt.proto == UDP and pkt.dport == PORTMAP_PORT:
+            net.record(name, "lan", "in", pkt, "delivered", "to the router's port mapping server (PCP/NAT-PMP)")
+            self.portmap.datagram_received(pkt.payload, (pkt.src, pkt.sport), net.now)
+            self._portmap_pump()
+            return
         if self._in_lan(dst):
             net.record(name, "lan", "in", pkt, "dropped", f"no host {dst} on {name}'s inside network {self.lan}")
             return
@@ -266,7 +280,35 @@ class NatRouter(SimNode):
         net.record_pair(name, ("lan", "in", pkt), ("wan", "out", new), note)
         net.transmit(self, self.parent, self.uplink, new)
 
+    # -- the router's own port mapping server ---------------------------------------------------
+    def _portmap_pump(self) -> None:
+        net, srv = self.net, self.portmap
+        for ev in srv.events():
+            if ev.kind == "mapped":
+                self.table.add_static(ev.proto, ev.internal, ev.external, ev.lifetime, net.now)
+            elif ev.kind == "unmapped" and ev.why == "deleted":
+                self.table.remove_static(ev.proto, ev.internal)
+            # "unmapped ... expired": the table expires the mapping at the same moment by itself
+        for data, addr in srv.datagrams_to_send():
+            out = Datagram(self.lan_ip, PORTMAP_PORT, addr[0], addr[1], data, UDP, next(net._ids))
+            child = self.children.get(addr[0])
+            net.record(self.name, "lan", "out", out, "sent", "")
+            if child is not None:
+                net.transmit(self, child, child.uplink, out)
+        at = srv.next_timer()
+        if at is not None and at != self._portmap_timer:
+            self._portmap_timer = at
+            net.at(at, self._portmap_fire, at)
 
+    def _portmap_fire(self, at: float) -> None:
+        if self._portmap_timer != at:
+            return
+        self._portmap_timer = None
+        self.portmap.handle_timer(self.net.now)
+        self._portmap_pump()
+
+
+PORTMAP_PORT = 5351  # PCP and NAT-PMP (RFC 6887 section 19.1, RFC 6886 section 3)
 _TTL_EXPIRED = "TTL expired in transit: the packet crossed too many routers (a router sends ICMP time exceeded)"
 
 

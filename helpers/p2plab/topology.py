@@ -42,6 +42,7 @@ class Node:
     nat: NatBehavior | None = None
     lan: str | None = None  # a NAT's inside subnet
     lan_ip: str | None = None  # a NAT's inside address
+    portmap: bool = False  # a NAT that runs a PCP/NAT-PMP server on its inside address (p2plab.portmap)
 
     @property
     def ip(self) -> str:
@@ -94,8 +95,10 @@ class Topology:
         return self._add(Node(name, "server", ips, behind, latency))
 
     def add_nat(self, name: str, public_ip: str | list[str], lan: str, behavior: str | NatBehavior = "port-restricted-cone",
-                behind: str = INTERNET, latency: float = 0.010, lan_ip: str | None = None) -> Node:
-        """Add a NAT router: outside address(es), the inside subnet, and its behaviour (a preset name or a NatBehavior)."""
+                behind: str = INTERNET, latency: float = 0.010, lan_ip: str | None = None,
+                portmap: bool = False) -> Node:
+        """Add a NAT router: outside address(es), the inside subnet, and its behaviour (a preset name or a NatBehavior).
+        ``portmap=True`` runs a PCP/NAT-PMP server on its inside address (UDP 5351)."""
         ips = [public_ip] if isinstance(public_ip, str) else list(public_ip)
         ips = [check_ip(x, f"outside address of {name}") for x in ips]
         try:
@@ -103,7 +106,8 @@ class Topology:
         except ValueError:
             raise TopologyError(f"inside network {lan!r} of {name!r} is not a subnet; write it like '192.168.1.0/24'") from None
         lan_ip = check_ip(lan_ip) if lan_ip else str(next(net.hosts()))
-        return self._add(Node(name, "nat", ips, behind, latency, nat=preset(behavior), lan=str(net), lan_ip=lan_ip))
+        return self._add(Node(name, "nat", ips, behind, latency, nat=preset(behavior), lan=str(net), lan_ip=lan_ip,
+                              portmap=bool(portmap)))
 
     def hosts(self) -> list[Node]:
         return [n for n in self.nodes.values() if n.kind in ("host", "server")]

@@ -166,3 +166,32 @@ def sysctls(behavior: NatBehavior) -> dict[str, str]:
         "net/netfilter/nf_conntrack_udp_timeout_stream": t,
         "net/netfilter/nf_conntrack_acct": "1",
     }
+
+
+PORTMAP_TABLE = "p2plab-portmap"
+
+
+def portmap_ruleset(mappings: list[tuple[int, str, int, str, int]], wan: str, table: str = PORTMAP_TABLE) -> str:
+    """The nftables script that installs a router's PCP/NAT-PMP mappings (replacing the previous set).
+
+    Each mapping ``(proto, inside ip, inside port, outside ip, outside port)`` becomes a DNAT rule
+    (anyone's new flow to the outside port goes to the inside endpoint: endpoint-independent
+    filtering) and an SNAT rule (the inside endpoint's own flows leave from the outside port, so the
+    mapping is used both ways). Their chains run just before the router's ``p2plab-nat`` chains
+    (priority dstnat - 1 and srcnat - 1), so they win over masquerade; the ``forward`` chain already
+    accepts DNATed flows (``ct status dnat accept``).
+    """
+    names = {17: "udp", 6: "tcp"}
+    lines = [f"table ip {table} {{}}", f"delete table ip {table}", f"table ip {table} {{",
+             "  chain prerouting {", "    type nat hook prerouting priority dstnat - 1; policy accept;"]
+    for proto, iip, iport, eip, eport in mappings:
+        p = names[proto]
+        lines.append(f'    iifname "{wan}" ip daddr {eip} {p} dport {eport} dnat ip to {iip}:{iport} '
+                     f'comment "port mapping {eip}:{eport} -> {iip}:{iport}"')
+    lines += ["  }", "  chain postrouting {", "    type nat hook postrouting priority srcnat - 1; policy accept;"]
+    for proto, iip, iport, eip, eport in mappings:
+        p = names[proto]
+        lines.append(f'    oifname "{wan}" ip saddr {iip} {p} sport {iport} snat ip to {eip}:{eport} '
+                     f'comment "port mapping {iip}:{iport} -> {eip}:{eport}"')
+    lines += ["  }", "}"]
+    return "\n".join(lines) + "\n"

@@ -25,12 +25,12 @@ PEER_PORT = 5000
 
 
 def make_peer(name: str, peer: str, server: list | tuple, start_delay: float = 0.0, give_up_after: float = 3.0,
-              punch_interval: float = 0.1, try_private: bool = True):
+              punch_interval: float = 0.1, try_private: bool = True, advertise: list | tuple | None = None):
     """A ``p2plab.punch.PunchPeer`` from JSON-friendly arguments (used by the runner)."""
     from ..punch import PunchConfig, PunchPeer
 
     cfg = PunchConfig(start_delay=start_delay, give_up_after=give_up_after, punch_interval=punch_interval,
-                      try_private=try_private)
+                      try_private=try_private, advertise=(advertise[0], int(advertise[1])) if advertise else None)
     return PunchPeer(name, peer, (server[0], int(server[1])), cfg)
 
 
@@ -41,7 +41,7 @@ def _name(b: Any) -> str:
 def run_punch(nat_a: str | NatBehavior = "port-restricted-cone", nat_b: str | NatBehavior = "port-restricted-cone",
               *, conntrack_clash: bool | None = None, bob_first: bool = False, head_start: float = 0.5,
               give_up_after: float = 3.0, capture: bool = True, topology: Topology | None = None,
-              approximate: bool = False) -> dict[str, Any]:
+              approximate: bool = False, portmap: str | None = None) -> dict[str, Any]:
     """Punch a hole between alice and bob through real kernel NATs; returns what happened.
 
     Keys: ``direct`` (bool), ``packets`` (punch packets sent), ``time`` (seconds from the first
@@ -51,6 +51,10 @@ def run_punch(nat_a: str | NatBehavior = "port-restricted-cone", nat_b: str | Na
 
     ``conntrack_clash`` sets nat-a's ``conntrack_clash`` (router input open); ``bob_first`` gives
     Bob's punches a ``head_start`` (seconds) so they reach nat-a before Alice sends to Bob.
+
+    ``portmap="pcp"`` or ``"natpmp"``: p2plab's port mapping server runs on nat-a
+    (``p2plab.portmap.lab``); Alice asks it for a mapping of her port 5000 before punching and
+    advertises the granted endpoint at the rendezvous. ``portmap`` (the key) says what she got.
     """
     from .lab import Lab
 
@@ -62,8 +66,29 @@ def run_punch(nat_a: str | NatBehavior = "port-restricted-cone", nat_b: str | Na
     duration = delay_a + give_up_after + 2.0
     out: dict[str, Any] = {"nat_a": _name(nat_a), "nat_b": _name(nat_b), "world": "netns"}
     t0 = time.perf_counter()
+    if portmap is not None:
+        from ..portmap import check_protocol
+
+        portmap = check_protocol(portmap)
+    advertise = None
     with Lab(topo, capture=capture, approximate=approximate) as lab:
         out["lab"] = lab.id
+        pm_srv = None
+        if portmap is not None:
+            from ..portmap import lab as pml
+
+            pm_srv = pml.start(lab, "nat-a")
+            alice = topo.nodes["alice"]
+            gw = topo.nodes[alice.behind].lan_ip
+            got = lab.run_python("alice", pml.request, portmap, gw, PEER_PORT, client_ip=alice.ip, wait=3.0)
+            mapped = [e for e in got["events"] if e["kind"] == "mapped"]
+            failed = [e for e in got["events"] if e["kind"] == "failed"]
+            out["portmap"] = {"protocol": portmap, "ok": bool(mapped), "external": got.get("external"),
+                              "lifetime": mapped[0]["lifetime"] if mapped else None,
+                              "result": "SUCCESS" if mapped else (failed[0]["result"] if failed else None),
+                              "message": failed[0]["message"] if failed else "",
+                              "warning": mapped[0].get("warning", "") if mapped else ""}
+            advertise = got.get("external") if mapped else None
         srv = lab.start_protocol("server", "p2plab.punch:RendezvousServer", port=RENDEZVOUS_PORT,
                                  duration=duration + 1.0)
         peers = {}
@@ -72,19 +97,26 @@ def run_punch(nat_a: str | NatBehavior = "port-restricted-cone", nat_b: str | Na
                 name, "p2plab.netns.punchlab:make_peer", port=PEER_PORT, duration=duration,
                 stop_on=("connected", "failed"), linger=0.5,
                 kwargs={"name": name, "peer": other, "server": server, "start_delay": delay,
-                        "give_up_after": give_up_after})
+                        "give_up_after": give_up_after,
+                        **({"advertise": advertise} if advertise and name == "alice" else {})})
         results = {}
         for name, proc in peers.items():
             proc.wait(duration + 10)
             results[name] = json.loads(proc.json_result.read_text())
         srv.terminate()
         srv.wait(5)
+        if pm_srv is not None:
+            out["portmap"]["server_log"] = pml.stop(lab, pm_srv)["log"]
         out["conntrack"] = {n.name: lab.conntrack(n.name) for n in topo.nats()}
         out["trace"] = lab.trace() if capture else None
         out["notes"] = list(lab.notes)
     out["timings"] = {"total": round(time.perf_counter() - t0, 3), **{k: round(v, 4) for k, v in lab.timings.items()}}
     out["events"] = {name: r.get("events", []) for name, r in results.items()}
     _outcome(out, results, a, b)
+    if out.get("portmap") is not None:
+        from ..punch import portmap_sentence
+
+        out["reason"] = f"{portmap_sentence(out['portmap'])} {out['reason']}"
     return out
 
 
