@@ -116,6 +116,7 @@ def nat_ruleset(behavior: NatBehavior, wan: str, lan: str, public_ips: list[str]
             f"flags dynamic,timeout; timeout {t}; size 65535; }}",
         ]
     lines += ["  chain prerouting {", "    type nat hook prerouting priority dstnat; policy accept;"]
+    lines += forward_rules(b, wan, public_ips[0])
     if b.filtering == EI:
         lines.append(f'    iifname "{wan}" ct state new meta l4proto {{ udp, tcp }} '
                      "dnat ip to meta l4proto . th dport map @eim comment \"endpoint-independent filtering\"")
@@ -126,6 +127,7 @@ def nat_ruleset(behavior: NatBehavior, wan: str, lan: str, public_ips: list[str]
     if b.hairpinning:
         lines.append(f'    iifname "{lan}" ip daddr {pub} ct state new meta l4proto {{ udp, tcp }} '
                      "dnat ip to meta l4proto . th dport map @eim comment \"hairpinning\"")
+    lines += dmz_rules(b, wan, public_ips[0])
     lines += ["  }", "  chain postrouting {", "    type nat hook postrouting priority srcnat; policy accept;",
               *(f'    oifname "{wan}" ip saddr != {pub} {m}' for m in masquerade_statements(b))]
     if b.hairpinning:
@@ -156,6 +158,22 @@ def nat_ruleset(behavior: NatBehavior, wan: str, lan: str, public_ips: list[str]
                   f'    iifname "{wan}" drop comment "unsolicited packets for the router itself"']
     lines += ["  }", "}"]
     return "\n".join(lines) + "\n"
+
+
+def forward_rules(behavior: NatBehavior, wan: str, public_ip: str) -> list[str]:
+    """Port forwards (``behavior.forwards``) as DNAT rules of the prerouting chain: a new flow to
+    ``public_ip:port`` goes to the inside host; conntrack turns its replies back into ``public_ip:port``."""
+    return [f'    iifname "{wan}" ip daddr {public_ip} {f.proto} dport {f.port} dnat ip to {f.to}:{f.to_port} '
+            f'comment "port forward {f.proto} {f.port}"' for f in behavior.forwards]
+
+
+def dmz_rules(behavior: NatBehavior, wan: str, public_ip: str) -> list[str]:
+    """The DMZ host (``behavior.dmz``): the last prerouting rule sends every new inbound UDP/TCP flow
+    that nothing above claimed to that inside host, on the same port."""
+    if not behavior.dmz:
+        return []
+    return [f'    iifname "{wan}" ip daddr {public_ip} ct state new meta l4proto {{ udp, tcp }} '
+            f'dnat ip to {behavior.dmz} comment "DMZ host"']
 
 
 def sysctls(behavior: NatBehavior) -> dict[str, str]:
