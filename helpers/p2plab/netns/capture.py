@@ -202,23 +202,11 @@ ICMP_UNREACH = {0: "net unreachable", 1: "host unreachable", 3: "port unreachabl
 
 
 def describe_icmp(raw: bytes) -> str:
-    """A few words for an ICMP packet, e.g. 'ICMP port unreachable (for UDP 1.2.3.4:5 > 6.7.8.9:10)'."""
-    l4 = raw[(raw[0] & 0x0F) * 4:]
-    if len(l4) < 2:
-        return "ICMP"
-    typ, code = l4[0], l4[1]
-    if typ == 3:
-        text = f"ICMP {ICMP_UNREACH.get(code, f'destination unreachable (code {code})')}"
-    else:
-        text = f"ICMP {ICMP_TYPES.get(typ, f'type {typ}')}"
-    quoted = l4[8:]
-    if typ in (3, 11) and len(quoted) >= 28 and quoted[9] in (6, 17):
-        ihl = (quoted[0] & 0x0F) * 4
-        src = ".".join(map(str, quoted[12:16]))
-        dst = ".".join(map(str, quoted[16:20]))
-        sport, dport = struct.unpack_from("!HH", quoted, ihl)
-        text += f" (for {'UDP' if quoted[9] == 17 else 'TCP'} {src}:{sport} > {dst}:{dport})"
-    return text
+    """A few words for an ICMP packet, e.g. 'ICMP port unreachable (for UDP 1.2.3.4:5 > 6.7.8.9:10)'
+    (``p2plab.trace.describe_icmp``, so recordings read back with the same words)."""
+    from ..trace import describe_icmp as describe
+
+    return describe(raw[(raw[0] & 0x0F) * 4:])
 
 
 def build_trace(lab: Lab, files: dict[str, Path], ifindex: dict[str, dict[int, str]], epoch: float) -> Trace:
