@@ -113,6 +113,14 @@ class NatBehavior:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "forwards", _forwards(self.forwards))
+        taken: dict[tuple[str, int], PortForward] = {}
+        for f in self.forwards:
+            if (f.proto, f.port) in taken:
+                raise ConfigurationError(
+                    f"{f.proto.upper()} port {f.port} is already forwarded to {taken[f.proto, f.port].to}:"
+                    f"{taken[f.proto, f.port].to_port}; one outside port leads to one inside host, so give "
+                    f"{f.to} another outside port, e.g. PortForward('{f.proto}', {f.port + 1}, '{f.to}', {f.to_port})")
+            taken[f.proto, f.port] = f
         object.__setattr__(self, "mapping", _behaviour(self.mapping, "mapping"))
         object.__setattr__(self, "filtering", _behaviour(self.filtering, "filtering"))
         if self.port_allocation not in ALLOCATIONS:

@@ -261,18 +261,22 @@ def build_trace(lab: Lab, files: dict[str, Path], ifindex: dict[str, dict[int, s
             before[14], after[14] = i, j
             before[12] = after[12] = (f"{node} rewrote {before[4]}:{before[5]} > {before[6]}:{before[7]} "
                                       f"as {after[4]}:{after[5]} > {after[6]}:{after[7]}")
-    for row in rows:
+    for row, raw in zip(rows, packets):
         if row[11] == "captured":
             row[11] = "dropped"
-            row[12] = _drop_reason(lab, row)
+            row[12] = _drop_reason(lab, row, raw)
     trace = Trace([tuple(r) for r in rows], packets, world="netns",
                   meta={"lab": lab.id, "topology": topo.name, "epoch": epoch,
                         "pcaps": {k: str(v) for k, v in files.items()}})
     return trace
 
 
-def _drop_reason(lab: Lab, row: list) -> str:
+def _drop_reason(lab: Lab, row: list, raw: bytes = b"") -> str:
     node_name, dst, dport, src, sport = row[1], row[6], row[7], row[4], row[5]
+    mine = set() if node_name == INTERNET else set(lab.topology.nodes[node_name].ips) | {lab.topology.nodes[node_name].lan_ip}
+    if len(raw) > 8 and raw[8] <= 1 and row[3] == "in" and dst not in mine:
+        return ("TTL expired in transit: the packet crossed too many routers (this router sends ICMP time "
+                "exceeded back to the source)")
     if node_name == INTERNET:
         return f"the core router has no route to {dst} (there is no default route out of the lab)"
     node = lab.topology.nodes[node_name]
