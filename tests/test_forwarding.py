@@ -27,6 +27,9 @@ def test_a_port_forward_explains_bad_input():
         PortForward("udp", 70000, "192.168.1.10")
     with pytest.raises(ConfigurationError, match="rule must be one of none, forward, dmz"):
         run_forwarding("upnp")
+    with pytest.raises(ConfigurationError, match="already forwarded to 192.168.1.10:8080; one outside port"):
+        preset("full-cone", forwards=[("udp", 8080, "192.168.1.10"), ("udp", 8080, "192.168.1.11")])
+    preset("full-cone", forwards=[("udp", 8080, "192.168.1.10"), ("tcp", 8080, "192.168.1.11")])  # TCP is another port
     f = PortForward("UDP", 8080, "192.168.1.10")
     assert (f.proto, f.to_port, f.describe()) == ("udp", 8080, "UDP port 8080 -> 192.168.1.10:8080")
     assert preset("symmetric", forwards=[("tcp", 22, "192.168.1.5")]).forwards == (PortForward("tcp", 22, "192.168.1.5"),)
