@@ -137,3 +137,19 @@ def test_an_ordinary_user_captures_the_same_facts_rootless():
     trace, out = pickle.loads(bytes.fromhex(res.stdout.strip().splitlines()[-1]))
     assert out["ok"] and out["offload_off"], json.dumps(out, default=str)
     _check_icmp_nat(trace)
+
+
+def test_cli_reads_the_recording_and_runs_the_real_lab():
+    out = subprocess.run([sys.executable, "-m", "p2plab", "icmp-nat", "--format", "json"], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    row = json.loads(out.stdout)
+    assert row["world"] == "recorded" and row["tcp_checksums_ok"] is True
+    assert [h["answered by"] for h in row["traceroute"]] == ["192.168.1.1", "169.254.0.1", t.SERVER_IP]
+    assert "quoted IP source address" in row["port_unreachable_rewritten"]
+    need_netns()
+    need("tcpdump")
+    out = subprocess.run([sys.executable, "-m", "p2plab", "icmp-nat", "--world", "netns"], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("[netns] ICMP echo identifiers") and "checksums all correct" in out.stdout
