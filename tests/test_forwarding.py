@@ -54,12 +54,13 @@ def test_a_forwarded_port_is_never_given_to_a_dynamic_mapping():
 
 
 @pytest.mark.parametrize("rule,cgn,reached", [("none", False, False), ("forward", False, True), ("dmz", False, False),
-                                              ("none", True, False), ("forward", True, False), ("dmz", True, False)])
+                                              ("static", False, True), ("none", True, False), ("forward", True, False),
+                                              ("dmz", True, False), ("static", True, False)])
 def test_who_reaches_alices_service_in_the_simulator(rule, cgn, reached):
     res = run_forwarding(rule, cgn=cgn)
     assert res.reached is reached
     if reached:
-        assert res.reply_from == f"{t.ALICE_NAT_IP}:8080"
+        assert res.reply_from == ("203.0.113.11:5000" if rule == "static" else f"{t.ALICE_NAT_IP}:8080")
     if cgn:
         assert "cgn dropped it" in res.reason and "does not control" in res.reason
     if rule == "dmz" and not cgn:
@@ -81,6 +82,24 @@ def test_the_dmz_host_gets_what_nothing_else_claims_but_not_replies_of_others():
     assert [d for _, d, _ in carol.received] == [b"knock"]  # the unsolicited packet goes to the DMZ host
 
 
+def test_static_nat_is_one_host_every_port_both_ways_and_others_never_use_its_address():
+    b = NatBehavior(static=(("203.0.113.11", "192.168.1.10"),))
+    table = NatTable(b, ["203.0.113.10", "203.0.113.11"])
+    out, note = table.outbound(Datagram("192.168.1.10", 4242, "192.0.2.1", 7000, b"x"), 0.0)
+    assert (out.src, out.sport) == ("203.0.113.11", 4242) and "static NAT" in note
+    inside, _ = table.inbound(Datagram("198.51.100.9", 1, "203.0.113.11", 22, b"y"), 0.1)
+    assert (inside.dst, inside.dport) == ("192.168.1.10", 22)
+    for host in range(20, 40):  # paired pooling never hands the static address to anyone else
+        other, _ = table.outbound(Datagram(f"192.168.1.{host}", 5000, "192.0.2.1", 7000, b"z"), 0.2)
+        assert other.src == "203.0.113.10"
+    with pytest.raises(ConfigurationError, match="must be one of nat's outside addresses other than its first"):
+        NatTable(b, ["203.0.113.11", "203.0.113.10"])
+    text = nftables.nat_ruleset(preset("port-restricted-cone", static=[("203.0.113.11", "192.168.1.10")]), "w", "l",
+                                ["203.0.113.10", "203.0.113.11"], "192.168.1.0/24")
+    post = text.split("chain postrouting {")[1].splitlines()
+    assert "snat ip to 203.0.113.11" in post[2] and "masquerade" in post[3]  # before the masquerade
+
+
 def test_the_ruleset_has_the_forward_first_and_the_dmz_last():
     b = preset("port-restricted-cone", forwards=[("udp", 8080, "192.168.1.10", 5000)], dmz="192.168.1.11")
     text = nftables.nat_ruleset(b, "wan0", "lan0", ["203.0.113.10"], "192.168.1.0/24")
@@ -90,7 +109,8 @@ def test_the_ruleset_has_the_forward_first_and_the_dmz_last():
     assert "DMZ" not in nftables.nat_ruleset(preset("port-restricted-cone"), "w", "l", ["203.0.113.10"], "192.168.1.0/24")
 
 
-@pytest.mark.parametrize("rule,cgn", [("none", False), ("forward", False), ("dmz", False), ("forward", True)])
+@pytest.mark.parametrize("rule,cgn", [("none", False), ("forward", False), ("dmz", False), ("static", False),
+                                      ("forward", True)])
 def test_the_real_kernel_agrees_with_the_simulator(rule, cgn):
     need_netns()
     from p2plab.netns.forwarding import run_forwarding as real
@@ -100,6 +120,9 @@ def test_the_real_kernel_agrees_with_the_simulator(rule, cgn):
     assert res.reply_from == model.reply_from
     if rule == "forward":
         assert "udp dport 8080 dnat to 192.168.1.10:5000" in res.ruleset  # as nft lists what the kernel loaded
+    if rule == "static":
+        assert "ip daddr 203.0.113.11 dnat to 192.168.1.10" in res.ruleset
+        assert "ip saddr 192.168.1.10 snat to 203.0.113.11" in res.ruleset
     if rule == "dmz":
         icmp = res.trace.df.query("node == 'alice' and protocol == 'ICMP'")
         assert icmp["summary"].str.contains("port unreachable").any()  # alice's kernel answers on port 8080

@@ -2,7 +2,7 @@
 
 * ``reversal --world sim|netns --nat P [--mode reversal|direct] [--bob-nat Q]``: Bob (public) asks
   the rendezvous server to connect him to Alice behind NAT ``P`` (RFC 5128 section 3.2).
-* ``forward --world sim|netns --rule none|forward|dmz [--cgn]``: Bob knocks on Alice's router's
+* ``forward --world sim|netns --rule none|forward|dmz|static [--cgn]``: Bob knocks on Alice's router's
   public port 8080; a port forward or a DMZ rule decides whether her service answers.
 * ``icmp-nat --world netns|recorded``: ping, traceroute and TCP through a kernel NAT; prints the ICMP
   identifier mapping, the traceroute with the quoted headers as they arrive, and the checksum checks.
@@ -128,7 +128,7 @@ def register(sub: Any) -> None:
     p.set_defaults(func=_reversal_cmd)
     f = sub.add_parser("forward", help="port forwarding / DMZ: can Bob reach a service behind Alice's NAT?")
     f.add_argument("--world", choices=["sim", "netns"], default="sim")
-    f.add_argument("--rule", choices=["none", "forward", "dmz"], default="forward")
+    f.add_argument("--rule", choices=["none", "forward", "dmz", "static"], default="forward")
     f.add_argument("--nat", default="port-restricted-cone", help="Alice's router's NAT preset")
     f.add_argument("--cgn", action="store_true", help="put a carrier-grade NAT in front of Alice's router")
     f.add_argument("--format", choices=["text", "json"], default="text")

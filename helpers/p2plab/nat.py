@@ -110,9 +110,13 @@ class NatBehavior:
     # that gets every unsolicited packet no mapping or forward claims.
     forwards: tuple[PortForward, ...] = ()
     dmz: str | None = None
+    # static (one-to-one) NAT: (public address, inside address) pairs; each public address must be one of
+    # the NAT's outside addresses, and is then used for that inside host only, in both directions.
+    static: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "forwards", _forwards(self.forwards))
+        object.__setattr__(self, "static", tuple((str(p), str(i)) for p, i in self.static))
         taken: dict[tuple[str, int], PortForward] = {}
         for f in self.forwards:
             if (f.proto, f.port) in taken:
@@ -240,6 +244,15 @@ class NatTable:
         # flows let in by a port forward or the DMZ rule: (proto, inside, remote) -> outside endpoint
         self._forward_flows: dict[tuple[int, Endpoint, Endpoint], Endpoint] = {}
         self._forwarded_ports = {(f.proto_number, f.port): f for f in behavior.forwards}
+        self._static_in = dict(behavior.static)  # public address -> inside address
+        self._static_out = {inside: public for public, inside in behavior.static}
+        for public in self._static_in:
+            if public not in self.public_ips or public == self.public_ips[0]:
+                raise ConfigurationError(
+                    f"static NAT address {public} must be one of {name}'s outside addresses other than its "
+                    f"first ({self.public_ips[0]}, which all the other hosts share); outside addresses: "
+                    f"{', '.join(self.public_ips)}")
+        self._pool = [ip for ip in self.public_ips if ip not in self._static_in]
         self.explain = True  # False skips building notes and reasons (population runs without a trace)
 
     # -- mapping lookup -----------------------------------------------------------------
@@ -270,9 +283,10 @@ class NatTable:
     def _pick_outside(self, proto: int, inside: Endpoint, remote: Endpoint) -> Endpoint:
         b = self.behavior
         # paired pooling: an inside host always uses the same outside address
-        ip = self.public_ips[0]
-        if len(self.public_ips) > 1:
-            ip = self.public_ips[zlib.crc32(inside[0].encode()) % len(self.public_ips)]
+        pool = self._pool
+        ip = pool[0]
+        if len(pool) > 1:
+            ip = pool[zlib.crc32(inside[0].encode()) % len(pool)]
         lo, hi = b.port_range
 
         def free(port: int) -> bool:
@@ -304,6 +318,10 @@ class NatTable:
         self._expire(now)
         inside = (pkt.src, pkt.sport)
         remote = (pkt.dst, pkt.dport)
+        if self._static_out and pkt.src in self._static_out:
+            public = self._static_out[pkt.src]
+            return (pkt.rewrite(src=public),
+                    f"static NAT: {pkt.src} is always {public}" if self.explain else "")
         if self._forward_flows:
             fwd = self._forward_flows.get((pkt.proto, inside, remote))
             if fwd is not None:
@@ -340,6 +358,10 @@ class NatTable:
         """Translate a packet from the outside, or drop it with a reason in plain words."""
         self._expire(now)
         remote = (pkt.src, pkt.sport)
+        if self._static_in and pkt.dst in self._static_in:
+            inside = self._static_in[pkt.dst]
+            return (pkt.rewrite(dst=inside),
+                    f"static NAT: {pkt.dst} is always {inside} (from {fmt(remote)})" if self.explain else "")
         if self._forwarded_ports or self.behavior.dmz:
             admitted = self._admin_rule(pkt, remote)
             if admitted is not None:

@@ -10,15 +10,7 @@ from __future__ import annotations
 import json
 
 from ..nat import NatBehavior
-from ..scenarios.forwarding import (
-    BOB_PORT,
-    FORWARD_PORT,
-    SERVICE_PORT,
-    ForwardingResult,
-    explain,
-    topology_for,
-)
-from ..topology import ALICE_NAT_IP
+from ..scenarios.forwarding import BOB_PORT, SERVICE_PORT, ForwardingResult, explain, target_for, topology_for
 
 
 def run_forwarding(rule: str = "forward", nat: str | NatBehavior = "port-restricted-cone", cgn: bool = False,
@@ -33,7 +25,7 @@ def run_forwarding(rule: str = "forward", nat: str | NatBehavior = "port-restric
     with Lab(topo, capture=capture) as lab:
         echo = lab.start_protocol("alice", "p2plab.recorded:Echo", port=SERVICE_PORT, duration=1.2)
         bob = lab.start_protocol("bob", "p2plab.recorded:Hello", port=BOB_PORT, duration=0.8,
-                                 kwargs={"target": [ALICE_NAT_IP, FORWARD_PORT], "text": "knock knock"},
+                                 kwargs={"target": list(target_for(rule, cgn)), "text": "knock knock"},
                                  stop_on=("reply",))
         bob.wait(10)
         echo.wait(10)

@@ -102,6 +102,7 @@ def nat_ruleset(behavior: NatBehavior, wan: str, lan: str, public_ips: list[str]
     pub = "{ " + ", ".join(public_ips) + " }"
     lan_net = str(ipaddress.ip_network(lan_net, strict=False))
     need_map = b.filtering in (EI, AD) or b.hairpinning
+    shared = f"ip saddr {public_ips[0]} " if b.static else ""  # learn only the address the hosts share
     lines = [f"table ip {table} {{"]
     if need_map:
         lines += [
@@ -116,6 +117,7 @@ def nat_ruleset(behavior: NatBehavior, wan: str, lan: str, public_ips: list[str]
             f"flags dynamic,timeout; timeout {t}; size 65535; }}",
         ]
     lines += ["  chain prerouting {", "    type nat hook prerouting priority dstnat; policy accept;"]
+    lines += static_rules(b, wan)[0]
     lines += forward_rules(b, wan, public_ips[0])
     if b.filtering == EI:
         lines.append(f'    iifname "{wan}" ct state new meta l4proto {{ udp, tcp }} '
@@ -129,6 +131,7 @@ def nat_ruleset(behavior: NatBehavior, wan: str, lan: str, public_ips: list[str]
                      "dnat ip to meta l4proto . th dport map @eim comment \"hairpinning\"")
     lines += dmz_rules(b, wan, public_ips[0])
     lines += ["  }", "  chain postrouting {", "    type nat hook postrouting priority srcnat; policy accept;",
+              *static_rules(b, wan)[1],
               *(f'    oifname "{wan}" ip saddr != {pub} {m}' for m in masquerade_statements(b))]
     if b.hairpinning:
         lines.append(f'    oifname "{lan}" ip saddr {lan_net} ct status dnat snat ip to {public_ips[0]} '
@@ -136,7 +139,7 @@ def nat_ruleset(behavior: NatBehavior, wan: str, lan: str, public_ips: list[str]
     lines += ["  }"]
     if need_map:
         lines += ["  chain learn {", "    type filter hook postrouting priority srcnat + 10; policy accept;",
-                  f'    oifname "{wan}" ct status snat meta l4proto {{ udp, tcp }} '
+                  f'    oifname "{wan}" {shared}ct status snat meta l4proto {{ udp, tcp }} '
                   "update @eim { meta l4proto . th sport : ct original ip saddr . ct original proto-src }"]
         if b.filtering == AD:
             lines.append(f'    oifname "{wan}" ct status snat meta l4proto {{ udp, tcp }} '
@@ -158,6 +161,16 @@ def nat_ruleset(behavior: NatBehavior, wan: str, lan: str, public_ips: list[str]
                   f'    iifname "{wan}" drop comment "unsolicited packets for the router itself"']
     lines += ["  }", "}"]
     return "\n".join(lines) + "\n"
+
+
+def static_rules(behavior: NatBehavior, wan: str) -> tuple[list[str], list[str]]:
+    """Static (one-to-one) NAT (``behavior.static``): a DNAT rule for prerouting and an SNAT rule for
+    postrouting per (public address, inside address) pair; the SNAT rule comes before the masquerade."""
+    pre = [f'    iifname "{wan}" ip daddr {pub} dnat ip to {inside} comment "static NAT"'
+           for pub, inside in behavior.static]
+    post = [f'    oifname "{wan}" ip saddr {inside} snat ip to {pub} comment "static NAT"'
+            for pub, inside in behavior.static]
+    return pre, post
 
 
 def forward_rules(behavior: NatBehavior, wan: str, public_ip: str) -> list[str]:
