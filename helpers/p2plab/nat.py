@@ -49,6 +49,47 @@ def _behaviour(value: str, knob: str) -> str:
     return v
 
 
+_PROTOS = {"udp": 17, "tcp": 6}
+
+
+@dataclass(frozen=True)
+class PortForward:
+    """A port-forwarding rule an administrator puts on a router: packets of ``proto`` arriving at the
+    router's outside ``port`` go to the inside host ``to`` at ``to_port`` (the same port when 0)."""
+
+    proto: str
+    port: int
+    to: str
+    to_port: int = 0
+
+    def __post_init__(self) -> None:
+        proto = str(self.proto).strip().lower()
+        if proto not in _PROTOS:
+            raise ConfigurationError(f"a port forward is for 'udp' or 'tcp'; got {self.proto!r}, "
+                                     "e.g. PortForward('udp', 5000, '192.168.1.10')")
+        object.__setattr__(self, "proto", proto)
+        for value, what in ((self.port, "port"), (self.to_port or 1, "to_port")):
+            if not isinstance(value, int) or not 1 <= value <= 65535:
+                raise ConfigurationError(f"{what} of a port forward must be a port number 1-65535; got {value!r}")
+        object.__setattr__(self, "to_port", self.to_port or self.port)
+
+    @property
+    def proto_number(self) -> int:
+        return _PROTOS[self.proto]
+
+    def describe(self) -> str:
+        return f"{self.proto.upper()} port {self.port} -> {self.to}:{self.to_port}"
+
+
+def _forwards(value) -> tuple[PortForward, ...]:
+    if isinstance(value, PortForward):
+        value = (value,)
+    out = []
+    for f in value or ():
+        out.append(f if isinstance(f, PortForward) else PortForward(*f))
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class NatBehavior:
     """How a NAT maps and filters, in RFC 4787's terms. Build one directly or with ``preset(name)``."""
@@ -71,8 +112,25 @@ class NatBehavior:
     # What the NAT does with an unsolicited inbound TCP SYN: "drop" silently (RFC 5382 REQ-4 asks
     # for that) or answer "rst" (some NATs do, which kills a TCP hole punch).
     tcp_unsolicited: str = "drop"
+    # Rules an administrator adds (p2plab.forwarding): port forwards to inside hosts, and a "DMZ host"
+    # that gets every unsolicited packet no mapping or forward claims.
+    forwards: tuple[PortForward, ...] = ()
+    dmz: str | None = None
+    # static (one-to-one) NAT: (public address, inside address) pairs; each public address must be one of
+    # the NAT's outside addresses, and is then used for that inside host only, in both directions.
+    static: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "forwards", _forwards(self.forwards))
+        object.__setattr__(self, "static", tuple((str(p), str(i)) for p, i in self.static))
+        taken: dict[tuple[str, int], PortForward] = {}
+        for f in self.forwards:
+            if (f.proto, f.port) in taken:
+                raise ConfigurationError(
+                    f"{f.proto.upper()} port {f.port} is already forwarded to {taken[f.proto, f.port].to}:"
+                    f"{taken[f.proto, f.port].to_port}; one outside port leads to one inside host, so give "
+                    f"{f.to} another outside port, e.g. PortForward('{f.proto}', {f.port + 1}, '{f.to}', {f.to_port})")
+            taken[f.proto, f.port] = f
         object.__setattr__(self, "mapping", _behaviour(self.mapping, "mapping"))
         object.__setattr__(self, "filtering", _behaviour(self.filtering, "filtering"))
         if self.port_allocation not in ALLOCATIONS:
@@ -201,6 +259,18 @@ class NatTable:
         self._seq = itertools.count()
         self.log: list[str] = []
         self._static: dict[tuple[int, Endpoint], Mapping] = {}  # (proto, inside) -> PCP/NAT-PMP mapping
+        # flows let in by a port forward or the DMZ rule: (proto, inside, remote) -> outside endpoint
+        self._forward_flows: dict[tuple[int, Endpoint, Endpoint], Endpoint] = {}
+        self._forwarded_ports = {(f.proto_number, f.port): f for f in behavior.forwards}
+        self._static_in = dict(behavior.static)  # public address -> inside address
+        self._static_out = {inside: public for public, inside in behavior.static}
+        for public in self._static_in:
+            if public not in self.public_ips or public == self.public_ips[0]:
+                raise ConfigurationError(
+                    f"static NAT address {public} must be one of {name}'s outside addresses other than its "
+                    f"first ({self.public_ips[0]}, which all the other hosts share); outside addresses: "
+                    f"{', '.join(self.public_ips)}")
+        self._pool = [ip for ip in self.public_ips if ip not in self._static_in]
         self.explain = True  # False skips building notes and reasons (population runs without a trace)
 
     # -- mapping lookup -----------------------------------------------------------------
@@ -247,14 +317,17 @@ class NatTable:
     def _pick_outside(self, proto: int, inside: Endpoint, remote: Endpoint) -> Endpoint:
         b = self.behavior
         # paired pooling: an inside host always uses the same outside address
-        ip = self.public_ips[0]
-        if len(self.public_ips) > 1:
-            ip = self.public_ips[zlib.crc32(inside[0].encode()) % len(self.public_ips)]
+        pool = self._pool
+        ip = pool[0]
+        if len(pool) > 1:
+            ip = pool[zlib.crc32(inside[0].encode()) % len(pool)]
         lo, hi = b.port_range
 
         def free(port: int) -> bool:
             if (proto, ip, port) in self._by_outside:
                 return False
+            if (proto, port) in self._forwarded_ports and ip == self.public_ips[0]:
+                return False  # reserved by a port forward
             return not (b.conntrack_clash and (proto, (ip, port), remote) in self._local_conntrack)
 
         if b.port_allocation == "preserving" and lo <= inside[1] <= hi and free(inside[1]):
@@ -316,6 +389,15 @@ class NatTable:
                 sm.packets_out += 1
                 note = f"static mapping {fmt(inside)} -> {fmt(sm.outside)} (granted by port mapping)" if self.explain else ""
                 return pkt.rewrite(src=sm.outside[0], sport=sm.outside[1]), note
+        if self._static_out and pkt.src in self._static_out:
+            public = self._static_out[pkt.src]
+            return (pkt.rewrite(src=public),
+                    f"static NAT: {pkt.src} is always {public}" if self.explain else "")
+        if self._forward_flows:
+            fwd = self._forward_flows.get((pkt.proto, inside, remote))
+            if fwd is not None:
+                return (pkt.rewrite(src=fwd[0], sport=fwd[1]),
+                        f"reply on a forwarded flow: {fmt(inside)} -> {fmt(fwd)}" if self.explain else "")
         key = self._key(pkt.proto, inside, remote)
         m = self._by_key.get(key)
         if self.behavior.conntrack_clash:
@@ -349,6 +431,14 @@ class NatTable:
         """Translate a packet from the outside, or drop it with a reason in plain words."""
         self._expire(now)
         remote = (pkt.src, pkt.sport)
+        if self._static_in and pkt.dst in self._static_in:
+            inside = self._static_in[pkt.dst]
+            return (pkt.rewrite(dst=inside),
+                    f"static NAT: {pkt.dst} is always {inside} (from {fmt(remote)})" if self.explain else "")
+        if self._forwarded_ports or self.behavior.dmz:
+            admitted = self._admin_rule(pkt, remote)
+            if admitted is not None:
+                return admitted
         m = self._by_outside.get((pkt.proto, pkt.dst, pkt.dport))
         if m is None:
             if self.behavior.conntrack_clash:
@@ -381,6 +471,26 @@ class NatTable:
         return (pkt.rewrite(dst=m.inside[0], dport=m.inside[1]),
                 (f"{'static ' if m.static else ''}mapping {fmt(m.outside)} -> {fmt(m.inside)}"
                  + (" (granted by port mapping: admits anyone)" if m.static else "")) if self.explain else "")
+
+    def _admin_rule(self, pkt: Datagram, remote: Endpoint) -> tuple[Datagram, str] | None:
+        """A port forward or the DMZ rule admits ``pkt``: rewrite it for the inside host (or None)."""
+        f = self._forwarded_ports.get((pkt.proto, pkt.dport)) if pkt.dst == self.public_ips[0] else None
+        if f is not None:
+            inside, why = (f.to, f.to_port), f"port forward {f.describe()}"
+        elif self.behavior.dmz and pkt.dst == self.public_ips[0]:
+            m = self._by_outside.get((pkt.proto, pkt.dst, pkt.dport))
+            if m is not None and self._filter_admits(m, remote):
+                return None  # an ordinary mapping takes it (like an existing conntrack entry in Linux)
+            inside, why = (self.behavior.dmz, pkt.dport), f"DMZ host {self.behavior.dmz} takes unsolicited packets"
+        else:
+            return None
+        self._forward_flows[(pkt.proto, inside, remote)] = (pkt.dst, pkt.dport)
+        return pkt.rewrite(dst=inside[0], dport=inside[1]), (f"{why} (from {fmt(remote)})" if self.explain else "")
+
+    def _filter_admits(self, m: Mapping, remote: Endpoint) -> bool:
+        f = self.behavior.filtering
+        return (f == EI or (f == AD and any(r[0] == remote[0] for r in m.remotes))
+                or (f == APD and remote in m.remotes))
 
     def mappings(self, now: float | None = None) -> list[Mapping]:
         """The live mappings (expired ones removed first when ``now`` is given)."""

@@ -342,6 +342,32 @@ def _ice(nat_a: str, nat_b: str) -> Callable[[], tuple[Trace, dict]]:
     return run
 
 
+def _reversal() -> tuple[Trace, dict]:
+    from .netns.reversal import run_reversal
+
+    res = run_reversal("port-restricted-cone", "reversal")
+    return res.trace, {"ok": res.direct, "direct": res.direct, "reason": res.reason, "how": res.how}
+
+
+def _port_forward() -> tuple[Trace, dict]:
+    from .netns.forwarding import run_forwarding
+
+    res = run_forwarding("forward")
+    return res.trace, {"ok": res.reached, "reason": res.reason, "reply_from": res.reply_from}
+
+
+def _icmp_nat() -> tuple[Trace, dict]:
+    from .icmpnat import echo_ids
+    from .netns.icmplab import run_icmp_nat
+
+    trace, out = run_icmp_nat()
+    ids = echo_ids(trace)
+    reason = ("two echo requests with identifier 0x1234 (alice, carol): nat-a sent them out with identifiers "
+              f"{', '.join(hex(i) for i in ids['outside id'])}; the traceroute's ICMP errors and the TCP "
+              "segments came back translated")
+    return trace, {"ok": out["ok"], "reason": reason}
+
+
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
     Scenario("direct", "alice and bob on public addresses exchange UDP", _direct),
     Scenario("nat-translation", "alice behind a NAT talks to a server; bob's unsolicited packet is dropped",
@@ -363,6 +389,10 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
              "works", _punch("symmetric", "symmetric", portmap="pcp")),
     Scenario("portmap-cgn", "alice's home router grants a PCP mapping, but it sits behind a carrier-grade NAT: "
              "the mapping is on the wrong box and the punch fails", _portmap_cgn),
+    Scenario("reversal", "connection reversal: bob (public) asks the server, alice behind a NAT calls him", _reversal),
+    Scenario("port-forward", "a port forward on alice's router lets bob's unsolicited datagram in", _port_forward),
+    Scenario("icmp-nat", "ping, traceroute and TCP through a kernel NAT: ICMP identifiers, quoted headers, "
+             "checksums", _icmp_nat),
 ]}
 
 

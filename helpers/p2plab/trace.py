@@ -45,14 +45,30 @@ ICMP_TYPES = {0: "echo reply", 3: "destination unreachable", 8: "echo request", 
 ICMP_UNREACH = {0: "net unreachable", 1: "host unreachable", 3: "port unreachable", 13: "administratively prohibited"}
 
 
+def describe_icmp(icmp: bytes) -> str:
+    """A few words for an ICMP message (from its type byte on), the same in every world, e.g.
+    'ICMP port unreachable (for UDP 1.2.3.4:5 > 6.7.8.9:10)': an error names the packet it quotes."""
+    if len(icmp) < 2:
+        return "ICMP"
+    typ, code = icmp[0], icmp[1]
+    if typ == 3:
+        text = f"ICMP {ICMP_UNREACH.get(code, f'destination unreachable (code {code})')}"
+    else:
+        text = f"ICMP {ICMP_TYPES.get(typ, f'type {typ}')}"
+    quoted = icmp[8:]
+    if typ in (3, 11) and len(quoted) >= 28 and quoted[9] in (6, 17):
+        ihl = (quoted[0] & 0x0F) * 4
+        src = ".".join(map(str, quoted[12:16]))
+        dst = ".".join(map(str, quoted[16:20]))
+        sport, dport = struct.unpack_from("!HH", quoted, ihl)
+        text += f" (for {'UDP' if quoted[9] == 17 else 'TCP'} {src}:{sport} > {dst}:{dport})"
+    return text
+
+
 def describe_payload(payload: bytes, proto: int = UDP, flags: int = 0) -> tuple[str, str]:
     """Name the application protocol of a payload and summarise it in a few words."""
     if proto == 1:
-        if len(payload) >= 2:
-            kind = ICMP_TYPES.get(payload[0], f"type {payload[0]}")
-            extra = f" ({ICMP_UNREACH.get(payload[1], f'code {payload[1]}')})" if payload[0] == 3 else ""
-            return "ICMP", f"ICMP {kind}{extra}"
-        return "ICMP", "ICMP"
+        return "ICMP", describe_icmp(payload)
     if proto not in (UDP, TCP):
         return str(proto), f"IP protocol {proto}, {len(payload)} bytes"
     if proto == TCP:

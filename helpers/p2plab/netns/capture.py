@@ -202,23 +202,11 @@ ICMP_UNREACH = {0: "net unreachable", 1: "host unreachable", 3: "port unreachabl
 
 
 def describe_icmp(raw: bytes) -> str:
-    """A few words for an ICMP packet, e.g. 'ICMP port unreachable (for UDP 1.2.3.4:5 > 6.7.8.9:10)'."""
-    l4 = raw[(raw[0] & 0x0F) * 4:]
-    if len(l4) < 2:
-        return "ICMP"
-    typ, code = l4[0], l4[1]
-    if typ == 3:
-        text = f"ICMP {ICMP_UNREACH.get(code, f'destination unreachable (code {code})')}"
-    else:
-        text = f"ICMP {ICMP_TYPES.get(typ, f'type {typ}')}"
-    quoted = l4[8:]
-    if typ in (3, 11) and len(quoted) >= 28 and quoted[9] in (6, 17):
-        ihl = (quoted[0] & 0x0F) * 4
-        src = ".".join(map(str, quoted[12:16]))
-        dst = ".".join(map(str, quoted[16:20]))
-        sport, dport = struct.unpack_from("!HH", quoted, ihl)
-        text += f" (for {'UDP' if quoted[9] == 17 else 'TCP'} {src}:{sport} > {dst}:{dport})"
-    return text
+    """A few words for an ICMP packet, e.g. 'ICMP port unreachable (for UDP 1.2.3.4:5 > 6.7.8.9:10)'
+    (``p2plab.trace.describe_icmp``, so recordings read back with the same words)."""
+    from ..trace import describe_icmp as describe
+
+    return describe(raw[(raw[0] & 0x0F) * 4:])
 
 
 def build_trace(lab: Lab, files: dict[str, Path], ifindex: dict[str, dict[int, str]], epoch: float) -> Trace:
@@ -273,18 +261,22 @@ def build_trace(lab: Lab, files: dict[str, Path], ifindex: dict[str, dict[int, s
             before[14], after[14] = i, j
             before[12] = after[12] = (f"{node} rewrote {before[4]}:{before[5]} > {before[6]}:{before[7]} "
                                       f"as {after[4]}:{after[5]} > {after[6]}:{after[7]}")
-    for row in rows:
+    for row, raw in zip(rows, packets):
         if row[11] == "captured":
             row[11] = "dropped"
-            row[12] = _drop_reason(lab, row)
+            row[12] = _drop_reason(lab, row, raw)
     trace = Trace([tuple(r) for r in rows], packets, world="netns",
                   meta={"lab": lab.id, "topology": topo.name, "epoch": epoch,
                         "pcaps": {k: str(v) for k, v in files.items()}})
     return trace
 
 
-def _drop_reason(lab: Lab, row: list) -> str:
+def _drop_reason(lab: Lab, row: list, raw: bytes = b"") -> str:
     node_name, dst, dport, src, sport = row[1], row[6], row[7], row[4], row[5]
+    mine = set() if node_name == INTERNET else set(lab.topology.nodes[node_name].ips) | {lab.topology.nodes[node_name].lan_ip}
+    if len(raw) > 8 and raw[8] <= 1 and row[3] == "in" and dst not in mine:
+        return ("TTL expired in transit: the packet crossed too many routers (this router sends ICMP time "
+                "exceeded back to the source)")
     if node_name == INTERNET:
         return f"the core router has no route to {dst} (there is no default route out of the lab)"
     node = lab.topology.nodes[node_name]

@@ -102,6 +102,7 @@ def nat_ruleset(behavior: NatBehavior, wan: str, lan: str, public_ips: list[str]
     pub = "{ " + ", ".join(public_ips) + " }"
     lan_net = str(ipaddress.ip_network(lan_net, strict=False))
     need_map = b.filtering in (EI, AD) or b.hairpinning
+    shared = f"ip saddr {public_ips[0]} " if b.static else ""  # learn only the address the hosts share
     lines = [f"table ip {table} {{"]
     if need_map:
         lines += [
@@ -116,6 +117,8 @@ def nat_ruleset(behavior: NatBehavior, wan: str, lan: str, public_ips: list[str]
             f"flags dynamic,timeout; timeout {t}; size 65535; }}",
         ]
     lines += ["  chain prerouting {", "    type nat hook prerouting priority dstnat; policy accept;"]
+    lines += static_rules(b, wan)[0]
+    lines += forward_rules(b, wan, public_ips[0])
     if b.filtering == EI:
         lines.append(f'    iifname "{wan}" ct state new meta l4proto {{ udp, tcp }} '
                      "dnat ip to meta l4proto . th dport map @eim comment \"endpoint-independent filtering\"")
@@ -126,7 +129,9 @@ def nat_ruleset(behavior: NatBehavior, wan: str, lan: str, public_ips: list[str]
     if b.hairpinning:
         lines.append(f'    iifname "{lan}" ip daddr {pub} ct state new meta l4proto {{ udp, tcp }} '
                      "dnat ip to meta l4proto . th dport map @eim comment \"hairpinning\"")
+    lines += dmz_rules(b, wan, public_ips[0])
     lines += ["  }", "  chain postrouting {", "    type nat hook postrouting priority srcnat; policy accept;",
+              *static_rules(b, wan)[1],
               *(f'    oifname "{wan}" ip saddr != {pub} {m}' for m in masquerade_statements(b))]
     if b.hairpinning:
         lines.append(f'    oifname "{lan}" ip saddr {lan_net} ct status dnat snat ip to {public_ips[0]} '
@@ -134,7 +139,7 @@ def nat_ruleset(behavior: NatBehavior, wan: str, lan: str, public_ips: list[str]
     lines += ["  }"]
     if need_map:
         lines += ["  chain learn {", "    type filter hook postrouting priority srcnat + 10; policy accept;",
-                  f'    oifname "{wan}" ct status snat meta l4proto {{ udp, tcp }} '
+                  f'    oifname "{wan}" {shared}ct status snat meta l4proto {{ udp, tcp }} '
                   "update @eim { meta l4proto . th sport : ct original ip saddr . ct original proto-src }"]
         if b.filtering == AD:
             lines.append(f'    oifname "{wan}" ct status snat meta l4proto {{ udp, tcp }} '
@@ -156,6 +161,32 @@ def nat_ruleset(behavior: NatBehavior, wan: str, lan: str, public_ips: list[str]
                   f'    iifname "{wan}" drop comment "unsolicited packets for the router itself"']
     lines += ["  }", "}"]
     return "\n".join(lines) + "\n"
+
+
+def static_rules(behavior: NatBehavior, wan: str) -> tuple[list[str], list[str]]:
+    """Static (one-to-one) NAT (``behavior.static``): a DNAT rule for prerouting and an SNAT rule for
+    postrouting per (public address, inside address) pair; the SNAT rule comes before the masquerade."""
+    pre = [f'    iifname "{wan}" ip daddr {pub} dnat ip to {inside} comment "static NAT"'
+           for pub, inside in behavior.static]
+    post = [f'    oifname "{wan}" ip saddr {inside} snat ip to {pub} comment "static NAT"'
+            for pub, inside in behavior.static]
+    return pre, post
+
+
+def forward_rules(behavior: NatBehavior, wan: str, public_ip: str) -> list[str]:
+    """Port forwards (``behavior.forwards``) as DNAT rules of the prerouting chain: a new flow to
+    ``public_ip:port`` goes to the inside host; conntrack turns its replies back into ``public_ip:port``."""
+    return [f'    iifname "{wan}" ip daddr {public_ip} {f.proto} dport {f.port} dnat ip to {f.to}:{f.to_port} '
+            f'comment "port forward {f.proto} {f.port}"' for f in behavior.forwards]
+
+
+def dmz_rules(behavior: NatBehavior, wan: str, public_ip: str) -> list[str]:
+    """The DMZ host (``behavior.dmz``): the last prerouting rule sends every new inbound UDP/TCP flow
+    that nothing above claimed to that inside host, on the same port."""
+    if not behavior.dmz:
+        return []
+    return [f'    iifname "{wan}" ip daddr {public_ip} ct state new meta l4proto {{ udp, tcp }} '
+            f'dnat ip to {behavior.dmz} comment "DMZ host"']
 
 
 def sysctls(behavior: NatBehavior) -> dict[str, str]:
