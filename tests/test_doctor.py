@@ -109,6 +109,7 @@ def test_the_fix_for_a_missing_tool_suits_the_user(monkeypatch):
     monkeypatch.setattr(systools, "is_root", lambda: False)
     fix = systools.install_fix(["nftables", "conntrack"])
     assert fix.startswith("ask the administrator") and "nftables conntrack" in fix and "recorded world" in fix
+    assert "sudo" not in fix and "apt" not in fix  # an ordinary user cannot run either
 
 
 def test_tools_in_sbin_are_found_without_sbin_on_path(monkeypatch, tmp_path):

@@ -72,8 +72,8 @@ def install_fix(packages: list[str]) -> str:
         return f"apt-get install {names}"
     if is_root():
         return f"install the package(s) {names} with this system's package manager"
-    return (f"ask the administrator of this machine to install the Debian/Ubuntu package(s) {names} "
-            f"(sudo apt-get install {names}); until then the course uses the recorded world")
+    return (f"ask the administrator of this machine to install the package(s) {names} (Debian/Ubuntu names); "
+            f"until then the course uses the simulator and the recorded world")
 
 
 def missing(tools: list[str] | tuple[str, ...]) -> list[str]:
