@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from .addresses import Endpoint, fmt
 from .sansio import Addr, DatagramProtocol, Event
+from .textmsg import TextMessages, parse_endpoint
 
 if TYPE_CHECKING:  # pragma: no cover
     from .sim import Network
@@ -30,25 +31,10 @@ MAGIC = b"P2P1 "
 RENDEZVOUS_PORT = 7000
 
 
-def encode(kind: str, *fields: str) -> bytes:
-    """One rendezvous/punch message: ``P2P1 KIND field field ...``."""
-    return MAGIC + " ".join((kind, *fields)).encode()
-
-
-def decode(data: bytes) -> tuple[str, list[str]] | None:
-    """``(kind, fields)`` of a message, or None if these bytes are not one."""
-    if not data.startswith(MAGIC):
-        return None
-    try:
-        words = data[len(MAGIC):].decode("ascii").split()
-    except UnicodeDecodeError:
-        return None
-    return (words[0], words[1:]) if words else None
-
-
-def _ep(text: str) -> Endpoint:
-    ip, _, port = text.rpartition(":")
-    return ip.strip("[]"), int(port)
+_MESSAGES = TextMessages(MAGIC)
+encode = _MESSAGES.encode  # encode("REGISTER", "alice", ...) -> bytes
+decode = _MESSAGES.decode  # bytes -> (kind, fields), or None
+_ep = parse_endpoint
 
 
 class RendezvousServer(DatagramProtocol):

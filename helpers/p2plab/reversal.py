@@ -28,31 +28,17 @@ from typing import Any
 from .addresses import Endpoint, fmt
 from .errors import ConfigurationError
 from .sansio import Addr, DatagramProtocol
+from .textmsg import TextMessages, parse_endpoint
 
 MAGIC = b"P2P1 REV "
 SERVER_PORT = 7000
 MODES = ("reversal", "direct")
 
 
-def encode(kind: str, *fields: str) -> bytes:
-    """One message: ``P2P1 REV KIND field field ...``."""
-    return MAGIC + " ".join((kind, *fields)).encode()
-
-
-def decode(data: bytes) -> tuple[str, list[str]] | None:
-    """``(kind, fields)`` of a message, or None if these bytes are not one."""
-    if not data.startswith(MAGIC):
-        return None
-    try:
-        words = data[len(MAGIC):].decode("ascii").split()
-    except UnicodeDecodeError:
-        return None
-    return (words[0], words[1:]) if words else None
-
-
-def _ep(text: str) -> Endpoint:
-    ip, _, port = text.rpartition(":")
-    return ip, int(port)
+_MESSAGES = TextMessages(MAGIC)
+encode = _MESSAGES.encode  # encode("REGISTER", "alice", ...) -> bytes
+decode = _MESSAGES.decode  # bytes -> (kind, fields), or None
+_ep = parse_endpoint
 
 
 def decide(caller_natted: bool, callee_natted: bool, mode: str = "reversal") -> str:
