@@ -333,6 +333,23 @@ def _ice(nat_a: str, nat_b: str) -> Callable[[], tuple[Trace, dict]]:
     return run
 
 
+def _webrtc(nat_a: str, nat_b: str, turn: bool) -> Callable[[], tuple[Trace, dict]]:
+    """Two headless Chromiums (``p2plab.webrtc``) open a DataChannel across the NATs (STUN, and TURN if ``turn``)."""
+    def run() -> tuple[Trace, dict]:
+        from .webrtc import run_webrtc
+
+        r = run_webrtc("chromium", "chromium", nat_a, nat_b, turn=turn, capture=True)
+        sel = r["selected"] or {"local": {"type": None}, "remote": {"type": None}}
+        if r["connected"]:
+            reason = (f"alice's Chromium selected its {sel['local']['type']} candidate with bob's "
+                      f"{sel['remote']['type']} candidate ({'direct' if r['direct'] else 'through the TURN relay'})")
+        else:
+            reason = "the browsers did not connect"
+        return r["trace"], {"ok": r["connected"], "direct": r["direct"], "reason": reason}
+
+    return run
+
+
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
     Scenario("direct", "alice and bob on public addresses exchange UDP", _direct),
     Scenario("nat-translation", "alice behind a NAT talks to a server; bob's unsolicited packet is dropped",
@@ -350,6 +367,10 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
         "port-restricted-cone", "port-restricted-cone")),
     Scenario("ice-relayed", "ICE between alice and bob behind two symmetric NATs: only the relay works",
              _ice("symmetric", "symmetric")),
+    Scenario("webrtc-direct", "two Chromium browsers open a WebRTC DataChannel across two port-restricted "
+             "cone NATs (STUN only)", _webrtc("port-restricted-cone", "port-restricted-cone", turn=False)),
+    Scenario("webrtc-relayed", "two Chromium browsers behind symmetric NATs: WebRTC connects only "
+             "through the TURN relay", _webrtc("symmetric", "symmetric", turn=True)),
 ]}
 
 

@@ -1,0 +1,89 @@
+"""The recorded browser: data/webrtc-direct.* and data/webrtc-relayed.* load, decode in tshark, and
+still match a fresh run of two Chromiums in the real lab.
+
+The generic checks of every recording (it loads; tshark reads it; ``real_run`` tells the same facts
+live and recorded) run for these two in tests/test_recorded.py; here: what a browser's capture holds.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from p2plab import recorded
+
+from conftest import need, need_netns
+
+NAMES = ["webrtc-direct", "webrtc-relayed"]
+
+
+def _tshark(path: Path, *args: str) -> str:
+    out = subprocess.run(["tshark", "-n", "-r", str(path), *args], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def check_tshark(pcap: Path, raw) -> dict[str, int]:
+    """tshark decodes a WebRTC capture (``raw``: its Trace, which names each packet's node and interface): every STUN/TURN message as STUN, every DTLS handshake record as
+    DTLS, and no malformed frame at any vantage point (one node's interface at a time: the capture
+    holds each packet once per interface it crossed, and tshark's DTLS reassembly would take the
+    copies for overlapping retransmissions). Returns frame counts per protocol."""
+    df = raw.df
+    frames = _tshark(pcap, "-T", "fields", "-e", "frame.protocols").split()
+    assert len(frames) == len(df)
+    direct = [p for p in frames if ":icmp:" not in p]  # ICMP errors quote a STUN packet: counted apart
+    ours = df[df["protocol"] != "ICMP"]
+    assert sum(":stun" in p for p in direct) == ours["protocol"].isin(["STUN", "TURN"]).sum()
+    handshakes = int(_tshark(pcap, "-Y", "dtls.record.content_type == 22 && !icmp", "-T", "fields",
+                             "-e", "frame.number").count("\n"))
+    assert handshakes == ours["summary"].str.startswith("DTLS Handshake").sum() > 0
+    # DTLS 1.3 records after the handshake (unified header, RFC 9147) are encrypted; tshark 4.0 shows them
+    # as data, newer ones as DTLS: either way no vantage point may hold a malformed frame.
+    parts = Path(tempfile.mkdtemp(prefix="webrtc-tshark-"))
+    try:
+        for (node, itf), rows in raw.df.groupby(["node", "interface"]).groups.items():
+            part = raw.to_pcap(parts / f"{node}-{itf}.pcap", rows=list(rows))
+            bad = _tshark(part, "-Y", "_ws.malformed || _ws.expert.severity >= 0x00800000", "-T", "fields",
+                          "-e", "frame.number").strip()
+            assert bad == "", f"{pcap.name} at {node}/{itf}: malformed frames {bad.split()}"
+    finally:
+        shutil.rmtree(parts, ignore_errors=True)
+    return {"frames": len(frames), "stun": sum(":stun" in p for p in direct), "dtls_handshake": handshakes}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_tshark_decodes_the_browser_recordings(name):
+    need("tshark")
+    counts = check_tshark(recorded.DATA / f"{name}.pcap", recorded.load(name))
+    assert counts["stun"] > 20 and counts["dtls_handshake"] >= 4
+
+
+def test_the_recordings_say_what_the_browsers_selected():
+    direct, relayed = recorded.outcome("webrtc-direct"), recorded.outcome("webrtc-relayed")
+    assert direct["ok"] and direct["direct"] is True and "srflx candidate with bob's srflx" in direct["reason"]
+    assert relayed["ok"] and relayed["direct"] is False and "bob's relay candidate" in relayed["reason"]
+    kinds = {k for _, action, k in recorded.shape(recorded.load("webrtc-relayed")) if action == "sent"}
+    assert {"TURN Allocate", "TURN ChannelBind", "DTLS Handshake"} <= kinds
+    assert not any(k.startswith("TURN") for _, _, k in recorded.shape(recorded.load("webrtc-direct")))
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("name", NAMES)
+def test_browser_recordings_still_match_a_fresh_run(name, tmp_path):
+    """Re-record with real Chromiums: the same kinds of packets leave the same hosts, the same outcome."""
+    from test_webrtc import need_chromium
+
+    need_netns()
+    need("tcpdump", "tshark")
+    need_chromium()
+    recorded.record([name], out=tmp_path)
+    fresh, shipped = recorded.load(name, data=tmp_path), recorded.load(name)
+    sent = {s for s in recorded.shape(fresh) if s[1] == "sent"}
+    assert sent == {s for s in recorded.shape(shipped) if s[1] == "sent"}
+    for key in ("ok", "direct", "reason"):
+        assert recorded.outcome(name, data=tmp_path)[key] == recorded.outcome(name)[key]
+    check_tshark(tmp_path / f"{name}.pcap", fresh)
