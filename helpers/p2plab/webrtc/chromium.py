@@ -37,6 +37,8 @@ CHROMIUM_CANDIDATES = ("chromium", "chromium-browser")
 BASE_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
               "--disable-sync", "--no-first-run", "--disable-quic", "--disable-dev-shm-usage",
               "--disable-default-apps", "--disable-extensions", "--mute-audio",
+              # no crash handler: it would daemonize out of the browser's process tree
+              "--disable-breakpad", "--disable-crash-reporter",
               # no DNS at all: Chromium still looks up Google's hosts at start, which would only
               # send queries into the lab that nothing answers (WebRTC here uses IP addresses only)
               "--host-resolver-rules=MAP * ~NOTFOUND"]
@@ -91,7 +93,9 @@ def launch(pw: Any, lab: Lab, host: str, *, mdns: bool = True) -> Any:
     profile = lab.workdir / f"chromium-profile-{host}"
     profile.mkdir(exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PLAYWRIGHT_")}
-    env.setdefault("HOME", str(lab.workdir))
+    home = lab.workdir / f"home-{host}"  # ~/.config, ~/.cache of this browser: inside the lab's work folder
+    home.mkdir(exist_ok=True)
+    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), XDG_CACHE_HOME=str(home / ".cache"))
     return pw.chromium.launch_persistent_context(
         str(profile), executable_path=str(wrapper(lab, host)), headless=True, args=flags(mdns),
         env=env, timeout=30_000)
