@@ -74,8 +74,6 @@ def describe_payload(payload: bytes, proto: int = UDP, flags: int = 0) -> tuple[
             return "TURN", f"TURN ChannelData 0x{channel:04x}"
     if len(payload) >= 13 and 20 <= payload[0] <= 26 and payload[1] == 0xFE:  # RFC 7983: 20-63 is DTLS
         return "DTLS", f"DTLS {DTLS_CONTENT.get(payload[0], payload[0])}"
-    if len(payload) >= 4 and payload[0] & 0xE0 == 0x20:  # DTLS 1.3 unified header 001CSLEE (RFC 9147)
-        return "DTLS", "DTLS encrypted record"
     if payload.startswith(b"P2P1 "):
         words = payload[5:].split(b" ")
         return "P2P", "P2P " + b" ".join(words[:3]).decode("latin-1", "replace")[:60]
@@ -85,6 +83,8 @@ def describe_payload(payload: bytes, proto: int = UDP, flags: int = 0) -> tuple[
             return "UDP", f"UDP {text!r}"
     except UnicodeDecodeError:
         pass
+    if proto == UDP and len(payload) >= 20 and payload[0] & 0xE0 == 0x20:  # not text: DTLS 1.3 unified
+        return "DTLS", "DTLS encrypted record"  # header 001CSLEE (RFC 9147), after the handshake
     return PROTO_NAMES.get(proto, str(proto)), f"{PROTO_NAMES.get(proto, proto)} {len(payload)} bytes"
 
 
