@@ -48,6 +48,13 @@ def need_aiortc() -> None:
         missing(str(exc))
 
 
+def explain(r: dict) -> str:
+    """What to look at when a run did not do what a test expects."""
+    lines = [f"{m['t']:.3f} {m['from']} {m['kind']} {m['text'][:100]}" for m in r["signalling"]
+             if m["kind"] not in ("offer", "answer")]
+    return f"timings {r['timings']}\nstates {r['states']}\nselected {r['selected']}\n" + "\n".join(lines)
+
+
 def types(sel: dict | None) -> tuple[str | None, str | None]:
     return (sel["local"]["type"], sel["remote"]["type"]) if sel else (None, None)
 
@@ -61,7 +68,7 @@ def test_chromium_pair_agrees_with_the_simulators_ice(nat_a, nat_b):
 
     sim = run_ice(nat_a, nat_b)
     r = run_webrtc("chromium", "chromium", nat_a, nat_b, turn=True)
-    assert r["connected"], r["states"]
+    assert r["connected"], explain(r)
     assert r["direct"] is sim.direct and r["relayed"] is (not sim.direct)
     assert types(r["selected"]) == (sim.local_type, sim.remote_type), (r["selected"], sim.reason)
     # bob's selected pair goes the same way (its types may differ: across a relay each side may pick
@@ -95,7 +102,7 @@ def test_mdns_hides_host_addresses_from_the_other_side():
     from p2plab.webrtc import run_webrtc
 
     r = run_webrtc("chromium", "chromium", "port-restricted-cone", "port-restricted-cone", mdns=True)
-    assert r["connected"] and r["direct"]
+    assert r["connected"] and r["direct"], explain(r)
     for seen in r["host_candidates_seen"].values():
         assert seen and all(a.endswith(".local") for a in seen), seen
     sent = "".join(m["text"] for m in r["signalling"])
@@ -118,7 +125,7 @@ def test_aiortc_connects_with_itself_and_with_chromium_both_ways(client, peer, n
     from p2plab.webrtc import run_webrtc
 
     r = run_webrtc(client, peer, nat, nat, turn=turn, mdns=True)
-    assert r["connected"], r["states"]
+    assert r["connected"], explain(r)
     assert r["direct"] is direct and r["relayed"] is (not direct)
     aiortc_side = "alice" if client == "aiortc" else "bob"
     assert r["versions"][aiortc_side].startswith("aiortc ")
@@ -218,3 +225,23 @@ def test_bad_choices_are_refused():
         run_webrtc("chromium", nat_a="leaky")
     out = _cli("--nat-a", "leaky")
     assert out.returncode == 2 and "invalid choice: 'leaky'" in out.stderr
+
+
+@pytest.mark.timeout(180)
+def test_a_capture_of_aiortc_and_chromium_decodes_in_tshark(tmp_path):
+    """aiortc speaks DTLS 1.2, so here tshark sees the whole handshake and the records after it."""
+    need_aiortc()
+    need_chromium()
+    need("tshark", "tcpdump")
+    from test_webrtc_recorded import check_tshark
+
+    from p2plab.webrtc import run_webrtc
+
+    r = run_webrtc("aiortc", "chromium", "port-restricted-cone", "port-restricted-cone", pcap=tmp_path / "x.pcap")
+    assert r["connected"] and r["direct"]
+    counts = check_tshark(tmp_path / "x.pcap", r["trace"])
+    assert counts["dtls_handshake"] >= 4
+    assert "DTLS ApplicationData" in set(r["trace"].df["summary"])  # DTLS 1.2 records: the SCTP inside
+    versions = subprocess.run(["tshark", "-n", "-r", str(tmp_path / "x.pcap"), "-Y", "dtls.handshake.type == 2",
+                               "-T", "fields", "-e", "dtls.handshake.version"], capture_output=True, text=True)
+    assert "0xfefd" in versions.stdout  # the ServerHello: DTLS 1.2

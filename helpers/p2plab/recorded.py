@@ -338,14 +338,20 @@ def _webrtc(nat_a: str, nat_b: str, turn: bool) -> Callable[[], tuple[Trace, dic
     def run() -> tuple[Trace, dict]:
         from .webrtc import run_webrtc
 
-        r = run_webrtc("chromium", "chromium", nat_a, nat_b, turn=turn, capture=True)
+        r = run_webrtc("chromium", "chromium", nat_a, nat_b, turn=turn, capture=True, linger=1.5)
         sel = r["selected"] or {"local": {"type": None}, "remote": {"type": None}}
         if r["connected"]:
             reason = (f"alice's Chromium selected its {sel['local']['type']} candidate with bob's "
                       f"{sel['remote']['type']} candidate ({'direct' if r['direct'] else 'through the TURN relay'})")
         else:
             reason = "the browsers did not connect"
-        return r["trace"], {"ok": r["connected"], "direct": r["direct"], "reason": reason}
+        transport = {h: next((x for x in reports if x.get("type") == "transport"), {})
+                     for h, reports in r["stats"].items()}
+        details = {"offer": r["offer"], "answer": r["answer"], "signalling": r["signalling"],
+                   "selected": r["selected"], "selected_bob": r["selected_bob"], "time": r["time"],
+                   "states": r["states"], "transport": transport, "versions": r["versions"],
+                   "host_candidates_seen": r["host_candidates_seen"]}
+        return r["trace"], {"ok": r["connected"], "direct": r["direct"], "reason": reason, "details": details}
 
     return run
 
@@ -389,6 +395,8 @@ def record(names: list[str] | None = None, out: Path = DATA) -> list[Path]:
                 "packets": len(trace)}
         if "direct" in outcome:
             meta["direct"] = bool(outcome["direct"])
+        if "details" in outcome:  # what a scenario wants kept beside its capture (the browsers' SDP, ...)
+            meta["details"] = outcome["details"]
         (out / f"{name}.json").write_text(json.dumps(meta, indent=1) + "\n")
         written.append(out / f"{name}.pcap")
     return written

@@ -82,13 +82,15 @@ def _host_candidates(log: list[dict], sender: str) -> list[str]:
 
 def run_webrtc(client: str = "chromium", peer: str | None = None, nat_a: str = "port-restricted-cone",
                nat_b: str = "port-restricted-cone", *, turn: bool = False, mdns: bool = False,
-               pcap: str | Path | None = None, capture: bool | None = None, timeout: float = 12.0) -> dict[str, Any]:
+               pcap: str | Path | None = None, capture: bool | None = None, timeout: float = 12.0,
+               linger: float = 0.5) -> dict[str, Any]:
     """Connect a WebRTC DataChannel from Alice's ``client`` to Bob's ``peer`` across two real NATs.
 
     ``client``/``peer``: ``"chromium"`` or ``"aiortc"`` (``peer`` defaults to ``client``).
     ``turn``: give both peers p2plab's TURN server as well as its STUN server. ``mdns``: let
     Chromium hide its host addresses behind random ``.local`` names (its default; ``False`` passes
     ``--disable-features=WebRtcHideLocalIpsWithMdns``). ``pcap``: write every packet of the run there.
+    ``linger``: seconds the connection stays up (and captured) after both messages arrived.
 
     Returns a dict: ``connected``, ``direct`` (connected and neither selected candidate is a relay),
     ``selected`` (Alice's selected pair: ``local``/``remote`` with ``type``, ``address``, ``port``),
@@ -146,7 +148,7 @@ def run_webrtc(client: str = "chromium", peer: str | None = None, nat_a: str = "
                     message_b="hello alice, from bob", timeout=timeout)
         timings["signalling+ICE+DTLS+SCTP"] = round(time.perf_counter() - t1, 3)
         if sig["connected"]:
-            time.sleep(0.2)  # let the last consent checks and acknowledgements cross
+            time.sleep(linger)  # the connection in use: consent checks, a TURN channel being bound
         stats = {h: p.stats() for h, p in peers.items()}
         if capture:  # stop before the peers close: the capture shows the connection, not its teardown
             out["trace"] = lab.trace()
