@@ -77,6 +77,8 @@ def test_the_recordings_say_what_the_browsers_selected():
             not any(" typ relay " in t for t in lines))
         assert d["selected"]["local"]["type"] in out["reason"] and d["selected"]["remote"]["type"] in out["reason"]
         assert d["transport"]["alice"]["dtlsState"] == "connected" and d["transport"]["alice"]["iceRole"] == "controlling"
+        chosen = [p for p in d["pairs"] if p["selected"]]
+        assert len(chosen) == 1 and chosen[0]["type"] == f"{d['selected']['local']['type']}/{d['selected']['remote']['type']}"
 
 
 @pytest.mark.timeout(180)

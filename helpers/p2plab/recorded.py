@@ -337,6 +337,7 @@ def _webrtc(nat_a: str, nat_b: str, turn: bool) -> Callable[[], tuple[Trace, dic
     """Two headless Chromiums (``p2plab.webrtc``) open a DataChannel across the NATs (STUN, and TURN if ``turn``)."""
     def run() -> tuple[Trace, dict]:
         from .webrtc import run_webrtc
+        from .webrtc.chromium import candidate_pairs
 
         r = run_webrtc("chromium", "chromium", nat_a, nat_b, turn=turn, capture=True, linger=1.5)
         sel = r["selected"] or {"local": {"type": None}, "remote": {"type": None}}
@@ -350,7 +351,7 @@ def _webrtc(nat_a: str, nat_b: str, turn: bool) -> Callable[[], tuple[Trace, dic
         details = {"offer": r["offer"], "answer": r["answer"], "signalling": r["signalling"],
                    "selected": r["selected"], "selected_bob": r["selected_bob"], "time": r["time"],
                    "states": r["states"], "transport": transport, "versions": r["versions"],
-                   "host_candidates_seen": r["host_candidates_seen"]}
+                   "host_candidates_seen": r["host_candidates_seen"], "pairs": candidate_pairs(r["stats"]["alice"])}
         return r["trace"], {"ok": r["connected"], "direct": r["direct"], "reason": reason, "details": details}
 
     return run

@@ -106,17 +106,25 @@ def launch(pw: Any, lab: Lab, host: str, *, mdns: bool = True) -> Any:
 SETUP_JS = """(cfg) => {
   const t0 = performance.now();
   const now = () => (performance.now() - t0) / 1000;
-  const st = window.p2plab = {out: [], got: [], states: [], opened: null};
+  const st = window.p2plab = {out: [], got: [], states: [], opened: null, sent: 0, errors: []};
   const pc = new RTCPeerConnection({iceServers: cfg.iceServers});
   st.pc = pc;
   pc.onicecandidate = (e) => st.out.push(e.candidate ? e.candidate.toJSON() : null);
   pc.oniceconnectionstatechange = () => st.states.push(['iceConnectionState', pc.iceConnectionState, now()]);
   pc.onicegatheringstatechange = () => st.states.push(['iceGatheringState', pc.iceGatheringState, now()]);
   pc.onconnectionstatechange = () => st.states.push(['connectionState', pc.connectionState, now()]);
+  const send = (ch) => { try { ch.send(cfg.message); st.sent += 1; } catch (e) { st.errors.push(String(e)); } };
   const wire = (ch) => {
     st.channel = ch;
-    ch.onopen = () => { st.opened = now(); st.states.push(['dataChannel', 'open', now()]); ch.send(cfg.message); };
-    ch.onmessage = (e) => st.got.push(String(e.data));
+    // send on open, then again every 0.5 s until the other side's message has arrived (at most 20 times)
+    const opened = () => {
+      if (st.opened !== null) return;
+      st.opened = now(); st.states.push(['dataChannel', 'open', now()]); send(ch);
+      const again = setInterval(() => { if (st.got.length || st.sent >= 20) clearInterval(again); else send(ch); }, 500);
+    };
+    ch.onopen = opened;
+    if (ch.readyState === 'open') opened();
+    ch.onmessage = (e) => { if (!st.got.length) send(ch); st.got.push(String(e.data)); };
   };
   if (cfg.offerer) wire(pc.createDataChannel('p2plab')); else pc.ondatachannel = (e) => wire(e.channel);
   return navigator.userAgent;
@@ -134,8 +142,8 @@ REMOTE_ANSWER_JS = """async (sdp) => { await window.p2plab.pc.setRemoteDescripti
 CANDIDATE_JS = """async (c) => { await window.p2plab.pc.addIceCandidate(c); }"""
 
 POLL_JS = """() => { const st = window.p2plab; const out = st.out; st.out = [];
-  return {out, got: st.got, states: st.states, ice: st.pc.iceConnectionState,
-          connection: st.pc.connectionState, opened: st.opened}; }"""
+  return {out, got: st.got, states: st.states, ice: st.pc.iceConnectionState, sent: st.sent, errors: st.errors,
+          channel: st.channel ? st.channel.readyState : null, connection: st.pc.connectionState, opened: st.opened}; }"""
 
 STATS_JS = """async () => { const all = []; (await window.p2plab.pc.getStats()).forEach((r) => all.push(r));
   return {stats: all, local: window.p2plab.pc.localDescription ? window.p2plab.pc.localDescription.sdp : null}; }"""
@@ -206,3 +214,32 @@ def selected_pair(reports: list[dict]) -> dict | None:
             "nominated": pair.get("nominated"), "requestsSent": pair.get("requestsSent"),
             "responsesReceived": pair.get("responsesReceived"),
             "currentRoundTripTime": pair.get("currentRoundTripTime")}
+
+
+def candidate_pairs(reports: list[dict]) -> list[dict]:
+    """Every ``candidate-pair`` of a ``getStats()`` report as a row (``local``, ``remote``, ``type``,
+    ``priority``, ``state``, ``nominated``, ``selected``, checks sent and answered): the table
+    chrome://webrtc-internals shows, in the columns of ``p2plab.viz.ice_pairs_table``."""
+    by_id = {r.get("id"): r for r in reports}
+    chosen = selected_pair(reports)
+    selected_id = next((r.get("selectedCandidatePairId") for r in reports if r.get("type") == "transport"), None)
+
+    def name(c: dict) -> str:
+        where = f"{c.get('address')}:{c.get('port')}" if c.get("address") else "(address not shown)"
+        return f"{c.get('candidateType')} {where}"
+
+    rows = []
+    for r in reports:
+        if r.get("type") != "candidate-pair":
+            continue
+        loc, rem = by_id.get(r.get("localCandidateId"), {}), by_id.get(r.get("remoteCandidateId"), {})
+        rows.append({"local": name(loc), "remote": name(rem),
+                     "type": f"{loc.get('candidateType')}/{rem.get('candidateType')}",
+                     "priority": r.get("priority"), "state": r.get("state"), "nominated": bool(r.get("nominated")),
+                     "selected": r.get("id") == selected_id if selected_id else False,
+                     "requestsSent": r.get("requestsSent", 0), "responsesReceived": r.get("responsesReceived", 0),
+                     "requestsReceived": r.get("requestsReceived", 0)})
+    if chosen is None:
+        for row in rows:
+            row["selected"] = False
+    return rows

@@ -39,8 +39,12 @@ def register(subparsers: Any) -> None:
 def _pair(sel: dict | None) -> str:
     if not sel:
         return "none"
-    loc, rem = sel["local"], sel["remote"]
-    return (f"{loc['type']} {loc['address']}:{loc['port']} -> {rem['type']} {rem['address']}:{rem['port']}")
+    def one(c: dict) -> str:
+        if not c.get("address"):  # browsers do not tell JavaScript the address of a peer-reflexive remote candidate
+            return f"{c['type']} (address not shown by the browser)"
+        return f"{c['type']} {c['address']}:{c['port']}"
+
+    return f"{one(sel['local'])} -> {one(sel['remote'])}"
 
 
 def _cmd(args: argparse.Namespace) -> int:

@@ -177,6 +177,7 @@ def run_webrtc(client: str = "chromium", peer: str | None = None, nat_a: str = "
     out["host_candidates_seen"] = {"bob saw alice's": _host_candidates(log, "alice"),
                                    "alice saw bob's": _host_candidates(log, "bob")}
     out["states"] = {h: s.get("states", []) for h, s in sig["polls"].items()}
+    out["channels"] = {h: {k: s.get(k) for k in ("channel", "sent", "got", "errors")} for h, s in sig["polls"].items()}
     out["stats"] = {h: s.get("reports", []) for h, s in stats.items()}
     out["timings"] = timings
     return out
