@@ -64,6 +64,8 @@ def test_the_recordings_say_what_the_browsers_selected():
     direct, relayed = recorded.outcome("webrtc-direct"), recorded.outcome("webrtc-relayed")
     assert direct["ok"] and direct["direct"] is True and "srflx candidate with bob's srflx" in direct["reason"]
     assert relayed["ok"] and relayed["direct"] is False and "bob's relay candidate" in relayed["reason"]
+    # only bob was given the TURN server, so there is one relayed path: alice's NAT mapping to bob's relay
+    assert relayed["details"]["selected_bob"]["local"]["type"] == "relay"
     kinds = {k for _, action, k in recorded.shape(recorded.load("webrtc-relayed")) if action == "sent"}
     assert {"TURN Allocate", "TURN ChannelBind", "DTLS Handshake"} <= kinds
     assert not any(k.startswith("TURN") for _, _, k in recorded.shape(recorded.load("webrtc-direct")))

@@ -81,13 +81,14 @@ def _host_candidates(log: list[dict], sender: str) -> list[str]:
 
 
 def run_webrtc(client: str = "chromium", peer: str | None = None, nat_a: str = "port-restricted-cone",
-               nat_b: str = "port-restricted-cone", *, turn: bool = False, mdns: bool = False,
+               nat_b: str = "port-restricted-cone", *, turn: bool | str = False, mdns: bool = False,
                pcap: str | Path | None = None, capture: bool | None = None, timeout: float = 12.0,
                linger: float = 0.5) -> dict[str, Any]:
     """Connect a WebRTC DataChannel from Alice's ``client`` to Bob's ``peer`` across two real NATs.
 
     ``client``/``peer``: ``"chromium"`` or ``"aiortc"`` (``peer`` defaults to ``client``).
-    ``turn``: give both peers p2plab's TURN server as well as its STUN server. ``mdns``: let
+    ``turn``: give both peers p2plab's TURN server as well as its STUN server (``"alice"`` or ``"bob"``:
+    only that peer). ``mdns``: let
     Chromium hide its host addresses behind random ``.local`` names (its default; ``False`` passes
     ``--disable-features=WebRtcHideLocalIpsWithMdns``). ``pcap``: write every packet of the run there.
     ``linger``: seconds the connection stays up (and captured) after both messages arrived.
@@ -104,6 +105,8 @@ def run_webrtc(client: str = "chromium", peer: str | None = None, nat_a: str = "
     from ..netns import Lab
     from ..recorded import ice_servers_main
 
+    if turn not in (True, False, "alice", "bob"):
+        raise ConfigurationError(f"turn must be True, False, 'alice' or 'bob' (who gets the TURN server), not {turn!r}")
     client = _kind(client)
     peer = _kind(peer or client)
     for name in (nat_a, nat_b):
@@ -129,7 +132,7 @@ def run_webrtc(client: str = "chromium", peer: str | None = None, nat_a: str = "
         peers = {}
         for host, kind, offerer, msg in (("alice", client, True, "hello bob, from alice"),
                                          ("bob", peer, False, "hello alice, from bob")):
-            servers = ice_servers(t.SERVER_IP, host, turn)
+            servers = ice_servers(t.SERVER_IP, host, turn is True or turn == host)
             if kind == "chromium":
                 from .chromium import ChromiumPeer
 
