@@ -158,7 +158,13 @@ class ChromiumPeer:
                  mdns: bool = True) -> None:
         self.host = host
         self.mdns = mdns
-        self.context = launch(pw, lab, host, mdns=mdns)
+        try:
+            self.context = launch(pw, lab, host, mdns=mdns)
+        except Exception as exc:  # playwright's Error: say what failed without the browser's whole log
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise LabUnavailableError(f"Chromium did not start in {host}'s namespace of lab {lab.id}: {first}. "
+                                      "Is the lab still there (another 'lab down --all'?) and does "
+                                      "'chromium --headless --no-sandbox about:blank' run on this machine?") from exc
         self.page = self.context.pages[0] if self.context.pages else self.context.new_page()
         self.page.set_default_timeout(20_000)
         self.version = self.page.evaluate(SETUP_JS, {"iceServers": ice_servers, "offerer": offerer,
