@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "p2plab.viz.cli",
     "p2plab.recorded",
     "p2plab.around_cli",
+    "p2plab.webrtc.cli",
 ]
 
 

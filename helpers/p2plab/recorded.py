@@ -366,6 +366,29 @@ def _icmp_nat() -> tuple[Trace, dict]:
               f"{', '.join(hex(i) for i in ids['outside id'])}; the traceroute's ICMP errors and the TCP "
               "segments came back translated")
     return trace, {"ok": out["ok"], "reason": reason}
+def _webrtc(nat_a: str, nat_b: str, turn: bool | str) -> Callable[[], tuple[Trace, dict]]:
+    """Two headless Chromiums (``p2plab.webrtc``) open a DataChannel across the NATs (STUN, and TURN if ``turn``:
+    ``"bob"`` gives only bob the TURN server, so that one relay path exists and every run takes it)."""
+    def run() -> tuple[Trace, dict]:
+        from .webrtc import run_webrtc
+        from .webrtc.chromium import candidate_pairs
+
+        r = run_webrtc("chromium", "chromium", nat_a, nat_b, turn=turn, capture=True, linger=1.5)
+        sel = r["selected"] or {"local": {"type": None}, "remote": {"type": None}}
+        if r["connected"]:
+            reason = (f"alice's Chromium selected its {sel['local']['type']} candidate with bob's "
+                      f"{sel['remote']['type']} candidate ({'direct' if r['direct'] else 'through the TURN relay'})")
+        else:
+            reason = "the browsers did not connect"
+        transport = {h: next((x for x in reports if x.get("type") == "transport"), {})
+                     for h, reports in r["stats"].items()}
+        details = {"offer": r["offer"], "answer": r["answer"], "signalling": r["signalling"],
+                   "selected": r["selected"], "selected_bob": r["selected_bob"], "time": r["time"],
+                   "states": r["states"], "transport": transport, "versions": r["versions"],
+                   "host_candidates_seen": r["host_candidates_seen"], "pairs": candidate_pairs(r["stats"]["alice"])}
+        return r["trace"], {"ok": r["connected"], "direct": r["direct"], "reason": reason, "details": details}
+
+    return run
 
 
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
@@ -393,6 +416,10 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
     Scenario("port-forward", "a port forward on alice's router lets bob's unsolicited datagram in", _port_forward),
     Scenario("icmp-nat", "ping, traceroute and TCP through a kernel NAT: ICMP identifiers, quoted headers, "
              "checksums", _icmp_nat),
+    Scenario("webrtc-direct", "two Chromium browsers open a WebRTC DataChannel across two port-restricted "
+             "cone NATs (STUN only)", _webrtc("port-restricted-cone", "port-restricted-cone", turn=False)),
+    Scenario("webrtc-relayed", "two Chromium browsers behind symmetric NATs: WebRTC connects only "
+             "through bob's TURN relay", _webrtc("symmetric", "symmetric", turn="bob")),
 ]}
 
 
@@ -411,6 +438,8 @@ def record(names: list[str] | None = None, out: Path = DATA) -> list[Path]:
                 "packets": len(trace)}
         if "direct" in outcome:
             meta["direct"] = bool(outcome["direct"])
+        if "details" in outcome:  # what a scenario wants kept beside its capture (the browsers' SDP, ...)
+            meta["details"] = outcome["details"]
         (out / f"{name}.json").write_text(json.dumps(meta, indent=1) + "\n")
         written.append(out / f"{name}.pcap")
     return written

@@ -41,6 +41,8 @@ STUN_CLASSES = {0: "request", 1: "indication", 2: "success response", 3: "error 
 LINKTYPE_RAW = 101
 
 
+DTLS_CONTENT = {20: "ChangeCipherSpec", 21: "Alert", 22: "Handshake", 23: "ApplicationData", 24: "Heartbeat",
+                25: "CID", 26: "ACK"}
 ICMP_TYPES = {0: "echo reply", 3: "destination unreachable", 8: "echo request", 11: "time exceeded"}
 ICMP_UNREACH = {0: "net unreachable", 1: "host unreachable", 3: "port unreachable", 13: "administratively prohibited"}
 
@@ -86,6 +88,8 @@ def describe_payload(payload: bytes, proto: int = UDP, flags: int = 0) -> tuple[
         channel, length = struct.unpack_from("!HH", payload)
         if 4 + length <= len(payload) <= 4 + length + 3:  # its length field must fit (padding allowed)
             return "TURN", f"TURN ChannelData 0x{channel:04x}"
+    if len(payload) >= 13 and 20 <= payload[0] <= 26 and payload[1] == 0xFE:  # RFC 7983: 20-63 is DTLS
+        return "DTLS", f"DTLS {DTLS_CONTENT.get(payload[0], payload[0])}"
     if payload.startswith(b"P2P1 "):
         words = payload[5:].split(b" ")
         return "P2P", "P2P " + b" ".join(words[:3]).decode("latin-1", "replace")[:60]
@@ -95,6 +99,8 @@ def describe_payload(payload: bytes, proto: int = UDP, flags: int = 0) -> tuple[
             return "UDP", f"UDP {text!r}"
     except UnicodeDecodeError:
         pass
+    if proto == UDP and len(payload) >= 20 and payload[0] & 0xE0 == 0x20:  # not text: DTLS 1.3 unified
+        return "DTLS", "DTLS encrypted record"  # header 001CSLEE (RFC 9147), after the handshake
     return PROTO_NAMES.get(proto, str(proto)), f"{PROTO_NAMES.get(proto, proto)} {len(payload)} bytes"
 
 
