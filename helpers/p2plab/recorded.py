@@ -333,6 +333,26 @@ def _ice(nat_a: str, nat_b: str) -> Callable[[], tuple[Trace, dict]]:
     return run
 
 
+def _network_change() -> tuple[Trace, dict]:
+    from .netns.netchange import run_network_change
+
+    r = run_network_change("interface")
+    out = dict(r["outcome"])
+    out["details"] = {"steps": r["steps"], "time_to_reconnect": out.get("time_to_reconnect"),
+                      "new_pair": out.get("new_pair")}
+    return r["trace"], out
+
+
+def _peer_auth() -> tuple[Trace, dict]:
+    from .netns.peerauthlab import run_peer_auth
+
+    r = run_peer_auth(auth=True, attacker=True)
+    out = dict(r["outcome"])
+    out["details"] = {"verdicts": r["verdicts"], "alice_talks_to": out["alice_talks_to"],
+                      "mallory_read": out["mallory_read"], "mallory_tried": out["mallory_tried"]}
+    return r["trace"], out
+
+
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
     Scenario("direct", "alice and bob on public addresses exchange UDP", _direct),
     Scenario("nat-translation", "alice behind a NAT talks to a server; bob's unsolicited packet is dropped",
@@ -350,6 +370,10 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
         "port-restricted-cone", "port-restricted-cone")),
     Scenario("ice-relayed", "ICE between alice and bob behind two symmetric NATs: only the relay works",
              _ice("symmetric", "symmetric")),
+    Scenario("network-change", "alice's namespace moves to another NAT mid-call; ICE restarts and finds a new path",
+             _network_change),
+    Scenario("peer-auth", "mallory races packets at alice's punched hole; the authenticated handshake rejects them",
+             _peer_auth),
 ]}
 
 
@@ -368,6 +392,8 @@ def record(names: list[str] | None = None, out: Path = DATA) -> list[Path]:
                 "packets": len(trace)}
         if "direct" in outcome:
             meta["direct"] = bool(outcome["direct"])
+        if "details" in outcome:
+            meta["details"] = outcome["details"]
         (out / f"{name}.json").write_text(json.dumps(meta, indent=1) + "\n")
         written.append(out / f"{name}.pcap")
     return written
