@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "p2plab.netns.cli",
     "p2plab.viz.cli",
     "p2plab.recorded",
+    "p2plab.scenarios.cli",
 ]
 
 

@@ -49,7 +49,7 @@ MOBILE_NAT_IP = "203.0.113.80"
 MOBILE_LAN = "100.64.0.0/10"
 MOBILE_IP = "100.64.7.10"
 MEDIA_INTERVAL = 1.0
-DETECT = ("consent", "interface")
+DETECT = ("consent", "interface", "none")
 
 
 def topology(nat_a: str = "port-restricted-cone", nat_b: str = "port-restricted-cone",
@@ -196,7 +196,8 @@ def run_network_change(detect: str = "consent", *, nat_a: str = "port-restricted
     """Run the network-change story (see the module docstring) and time each step.
 
     ``detect``: ``"consent"`` (the agents find out from RFC 7675 consent freshness, up to 30 s) or
-    ``"interface"`` (Alice's application restarts ICE the moment her address changes).
+    ``"interface"`` (Alice's application restarts ICE the moment her address changes) or
+    ``"none"`` (the application never restarts ICE: consent is lost and the call stays dead).
     ``mobile_nat``: the behaviour of the carrier's NAT (a preset name; try ``"symmetric"``).
     ``run_after``: how long the simulation goes on after the move.
     """
