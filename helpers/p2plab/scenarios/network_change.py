@@ -192,7 +192,7 @@ def _pair_text(pair: Any) -> str | None:
 def run_network_change(detect: str = "consent", *, nat_a: str = "port-restricted-cone",
                        nat_b: str = "port-restricted-cone", mobile_nat: str = "port-restricted-cone",
                        move_at: float = 10.0, signaling_delay: float = 0.1, run_after: float = 45.0,
-                       seed: int = 0, record: bool = True) -> NetworkChangeResult:
+                       gather: bool = True, seed: int = 0, record: bool = True) -> NetworkChangeResult:
     """Run the network-change story (see the module docstring) and time each step.
 
     ``detect``: ``"consent"`` (the agents find out from RFC 7675 consent freshness, up to 30 s) or
@@ -200,6 +200,8 @@ def run_network_change(detect: str = "consent", *, nat_a: str = "port-restricted
     ``"none"`` (the application never restarts ICE: consent is lost and the call stays dead).
     ``mobile_nat``: the behaviour of the carrier's NAT (a preset name; try ``"symmetric"``).
     ``run_after``: how long the simulation goes on after the move.
+    ``gather=False``: Alice restarts ICE but keeps her old candidates (host, server-reflexive and
+    relayed ones from the network she left), to see why a restart after a move must gather again.
     """
     if detect not in DETECT:
         raise ConfigurationError(f"detect must be one of {', '.join(DETECT)}, e.g. detect='consent'; got {detect!r}")
@@ -249,9 +251,11 @@ def run_network_change(detect: str = "consent", *, nat_a: str = "port-restricted
         if state["restarted"]:
             return
         state["restarted"] = True
-        step("restart", "alice", f"alice's application calls restart(gather=True): {why}")
+        step("restart", "alice", f"alice's application calls restart(gather={gather}): {why}")
         new_addr = (net.host("alice").ip, AGENT_PORT)  # the socket's address after the move
-        runners["alice"].call(agents["alice"].restart, net.now, True, new_addr)
+        params = runners["alice"].call(agents["alice"].restart, net.now, gather, new_addr if gather else None)
+        if not gather:  # no new gathering: the old candidates go to bob at once
+            net.after(signaling_delay, signal, "bob", params, True)
 
     def on_event(ev: Any) -> None:
         who = ev.agent
@@ -270,6 +274,8 @@ def run_network_change(detect: str = "consent", *, nat_a: str = "port-restricted
                     step("connected", "network", f"ICE selected {_pair_text(agents['alice'].selected)}")
             elif agents["alice"].selected is not None and agents["bob"].selected is not None:
                 step("reconnected", "network", f"ICE selected a new pair {_pair_text(agents['alice'].selected)}")
+        elif ev.kind == "failed" and state["restarted"]:
+            step("ice-failed", who, f"{who}: ICE failed after the restart: {ev.reason}")
         elif ev.kind == "consent-lost":
             step("consent-lost", who, f"{who}: {ev.why}")
             if who == "alice" and detect == "consent":
