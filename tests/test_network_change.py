@@ -149,7 +149,7 @@ def test_recording_still_matches_a_fresh_run(tmp_path):
     need("tcpdump")
     recorded.record(["network-change"], out=tmp_path)
     fresh, shipped = recorded.load("network-change", data=tmp_path), recorded.load("network-change")
-    kinds = lambda t: {s for s in recorded.shape(t) if s[1] == "sent" and s[0] in ("alice", "bob")}  # noqa: E731
+    kinds = lambda t: {s[2] for s in recorded.shape(t) if s[1] == "sent" and s[0] in ("alice", "bob")}  # noqa: E731
     assert kinds(fresh) == kinds(shipped)
     assert recorded.outcome("network-change", data=tmp_path)["ok"] == recorded.outcome("network-change")["ok"] is True
     steps = [s["step"] for s in recorded.outcome("network-change")["details"]["steps"]]
