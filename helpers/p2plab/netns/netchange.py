@@ -170,13 +170,21 @@ def agent_main(name: str, controlling: bool, ip: str, server_ip: str, signal_dir
                             media["sent"] += 1
                         except IceStateError:
                             media["refused"] += 1
-                if name == "bob" and (box / "stop").exists():
+                if name == "bob" and (box / "alice-done").exists():
                     break
                 if name == "alice" and gen and agent.selected is not None and media.get("first_after") \
                         and time.monotonic() > media["first_after"] + 0.5:
                     break
-        sel = agent.selected
-        return {"steps": steps, "media": media, "state": agent.state,
+            # finish together: close the agent (no more media or consent checks), say so, and keep the
+            # socket open until the other side has closed too, so nothing meets a closed port (ICMP)
+            sel, state = agent.selected, agent.state
+            d.call(agent.close)
+            (box / f"{name}-done").write_text("")
+            until = time.monotonic() + 3.0
+            while not (box / f"{other}-done").exists() and time.monotonic() < until:
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.1)
+        return {"steps": steps, "media": media, "state": state,
                 "selected": None if sel is None else [sel.local.type, list(sel.local.addr), sel.remote.type,
                                                       list(sel.remote.addr)]}
 
@@ -215,7 +223,6 @@ def run_network_change(detect: str = "interface", *, consent_timeout: float = 6.
         note = move_host(lab, "alice", "nat-mobile", MOBILE_IP)
         (box / "moved").write_text(note)
         ra = a.result(run_for + 30)
-        (box / "stop").write_text("")
         rb = b.result(30)
         srv.terminate()
         trace = lab.trace() if capture else None

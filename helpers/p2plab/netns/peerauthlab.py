@@ -47,7 +47,7 @@ def rendezvous_main(ip: str, signal_dir: str, seconds: float) -> dict[str, Any]:
 
 
 def peer_main(name: str, ip: str, server_ip: str, auth: bool, seed: int, seconds: float,
-              delay: float = 0.0) -> dict[str, Any]:
+              delay: float = 0.0, signal_dir: str = "") -> dict[str, Any]:
     """Alice or Bob (``AuthPeer``) on a real socket; returns verdicts, whom it talks to, what it received."""
     import asyncio
 
@@ -57,6 +57,7 @@ def peer_main(name: str, ip: str, server_ip: str, auth: bool, seed: int, seconds
     from ..scenarios.peer_auth import SECRET, AuthPeer
 
     other = "bob" if name == "alice" else "alice"
+    box = Path(signal_dir)
     ids = {n: peerauth.Identity.from_seed(f"p2plab-{n}-{seed}") for n in ("alice", "bob")}
     role = "initiator" if name == "alice" else "responder"
     text = SECRET if name == "alice" else "bob to alice: got it"
@@ -82,6 +83,11 @@ def peer_main(name: str, ip: str, server_ip: str, auth: bool, seed: int, seconds
                 if peer.received and peer.peer_endpoint is not None:
                     break
             await asyncio.sleep(0.2)  # let the last answers cross
+            if signal_dir:  # finish together, so that no late packet meets a closed port (ICMP errors)
+                (box / f"{name}-done").write_text("")
+                until = time.monotonic() + 3.0
+                while not (box / f"{other}-done").exists() and time.monotonic() < until:
+                    await asyncio.sleep(0.02)
         ep = peer.peer_endpoint
         return {"peer": None if ep is None else list(ep), "received": [[list(s), t] for s, t in peer.received],
                 "verdicts": verdicts, "holes": [list(h) for h in peer.holes]}
@@ -132,8 +138,10 @@ def run_peer_auth(auth: bool = True, attacker: bool = True, *, seed: int = 0, bo
         srv = lab.start_python("server", rendezvous_main, t.SERVER_IP, str(box), seconds + 3)
         m = lab.start_python("mallory", mallory_main, MALLORY_IP, str(box), seed, seconds + 1) if attacker else None
         time.sleep(0.4)  # let the server and mallory import and bind
-        a = lab.start_python("alice", peer_main, "alice", t.ALICE_IP, t.SERVER_IP, auth, seed, seconds)
-        b = lab.start_python("bob", peer_main, "bob", t.BOB_IP, t.SERVER_IP, auth, seed, seconds, bob_delay)
+        a = lab.start_python("alice", peer_main, "alice", t.ALICE_IP, t.SERVER_IP, auth, seed, seconds, 0.0,
+                             str(box))
+        b = lab.start_python("bob", peer_main, "bob", t.BOB_IP, t.SERVER_IP, auth, seed, seconds, bob_delay,
+                             str(box))
         ra, rb = a.result(seconds + 30), b.result(seconds + 30)
         (box / "stop").write_text("")
         rm = m.result(seconds + 30) if m is not None else {"tried": [], "read": []}

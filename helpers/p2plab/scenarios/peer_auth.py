@@ -129,6 +129,7 @@ class AuthPeer(DatagramProtocol):
             if self.connected is None:  # plain hole punching: the first endpoint that answers is "the peer"
                 self.connected = src
                 self.state = "connected"
+                self.cancel_timers("punch")
                 self.emit("connected", endpoint=src)
                 if self.text:
                     self.send(encode("MSG", *self.text.split()), src)
