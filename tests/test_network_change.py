@@ -154,3 +154,19 @@ def test_recording_still_matches_a_fresh_run(tmp_path):
     assert recorded.outcome("network-change", data=tmp_path)["ok"] == recorded.outcome("network-change")["ok"] is True
     steps = [s["step"] for s in recorded.outcome("network-change")["details"]["steps"]]
     assert "moved" in steps and "restart" in steps
+
+
+def test_restart_with_gather_needs_an_agent_that_started_and_an_address():
+    from p2plab.ice import IceAgent, IceStateError
+
+    agent = IceAgent("alice")
+    with pytest.raises(IceStateError, match="nothing to restart"):
+        agent.restart(0.0, gather=True)
+    agent.start(0.0, ("192.168.1.10", 5000))  # no servers: gathering is the host candidate alone
+    agent.local_addr = None
+    with pytest.raises(ConfigurationError, match="local_addr"):
+        agent.restart(1.0, gather=True)
+    params = agent.restart(1.0, gather=True, local_addr=("100.64.7.10", 5000))
+    # the refused call changed nothing: this is the first restart
+    assert [c.addr for c in params["candidates"]] == [("100.64.7.10", 5000)] and agent.generation == 1
+    assert [e.kind for e in agent.events()][-1] == "gathering-complete"

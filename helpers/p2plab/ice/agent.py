@@ -376,6 +376,10 @@ class IceAgent(DatagramProtocol):
             self.now = now
         if gather and self.state in ("new", "closed"):
             raise IceStateError(f"{self.name}: nothing to restart (state {self.state!r})")
+        addr = local_addr or self.local_addr
+        if gather and addr is None:
+            raise ConfigurationError(f"{self.name}: restart(gather=True) needs the socket's new address, "
+                                     f"e.g. restart(now, gather=True, local_addr=('100.64.7.10', 5000))")
         if self.state == "closed":
             raise IceStateError(f"{self.name}: the agent is closed; create a new IceAgent for a new session")
         if self.state in ("new", "gathering"):
@@ -411,10 +415,7 @@ class IceAgent(DatagramProtocol):
         self.consent_lost = False
         self.state = "gathered"
         if gather:
-            addr = local_addr or self.local_addr
-            if addr is None:
-                raise ConfigurationError(f"{self.name}: restart(gather=True) needs the socket's new address, "
-                                         f"e.g. restart(now, gather=True, local_addr=('100.64.7.10', 5000))")
+            assert addr is not None
             addr = (addr[0], int(addr[1]))
             self.local_addr = addr
             for sub in (self._stun, self._turn):
