@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "p2plab.recorded",
     "p2plab.around_cli",
     "p2plab.webrtc.cli",
+    "p2plab.scenarios.cli",
 ]
 
 

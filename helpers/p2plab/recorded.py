@@ -389,6 +389,24 @@ def _webrtc(nat_a: str, nat_b: str, turn: bool | str) -> Callable[[], tuple[Trac
         return r["trace"], {"ok": r["connected"], "direct": r["direct"], "reason": reason, "details": details}
 
     return run
+def _network_change() -> tuple[Trace, dict]:
+    from .netns.netchange import run_network_change
+
+    r = run_network_change("interface")
+    out = dict(r["outcome"])
+    out["details"] = {"steps": r["steps"], "time_to_reconnect": out.get("time_to_reconnect"),
+                      "new_pair": out.get("new_pair")}
+    return r["trace"], out
+
+
+def _peer_auth() -> tuple[Trace, dict]:
+    from .netns.peerauthlab import run_peer_auth
+
+    r = run_peer_auth(auth=True, attacker=True)
+    out = dict(r["outcome"])
+    out["details"] = {"verdicts": r["verdicts"], "alice_talks_to": out["alice_talks_to"],
+                      "mallory_read": out["mallory_read"], "mallory_tried": out["mallory_tried"]}
+    return r["trace"], out
 
 
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
@@ -420,6 +438,10 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
              "cone NATs (STUN only)", _webrtc("port-restricted-cone", "port-restricted-cone", turn=False)),
     Scenario("webrtc-relayed", "two Chromium browsers behind symmetric NATs: WebRTC connects only "
              "through bob's TURN relay", _webrtc("symmetric", "symmetric", turn="bob")),
+    Scenario("network-change", "alice's namespace moves to another NAT mid-call; ICE restarts and finds a new path",
+             _network_change),
+    Scenario("peer-auth", "mallory races packets at alice's punched hole; the authenticated handshake rejects them",
+             _peer_auth),
 ]}
 
 

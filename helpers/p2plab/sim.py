@@ -401,6 +401,45 @@ class Network:
         self.nodes[spec.name] = node
         return node
 
+    def move_host(self, name: str, behind: str, ip: str | None = None, latency: float | None = None) -> str:
+        """Move host ``name`` behind another NAT (or onto the internet) now: a laptop leaving Wi-Fi
+        for the mobile network. ``ip`` is its new address (default: it keeps its old one), which
+        must lie in the new NAT's inside network. The host's sockets follow it, like sockets bound
+        to the wildcard address: they keep their ports and take the new address. Packets already
+        on their way to the old place arrive there and find nobody. Returns a one-line summary.
+        """
+        host = self.host(name)
+        parent = self.nodes.get(behind)
+        if parent is None or not isinstance(parent, (NatRouter, Internet)):
+            nats = [n for n, v in self.nodes.items() if isinstance(v, NatRouter)]
+            raise TopologyError(f"cannot move {name!r} behind {behind!r}: choose 'internet' or a NAT of this "
+                                f"network ({', '.join(nats) or 'none'})")
+        new_ip = ip or host.ip
+        if isinstance(parent, NatRouter) and ipaddress.ip_address(new_ip) not in ipaddress.ip_network(parent.lan):
+            raise TopologyError(f"{new_ip} is outside {behind}'s inside network {parent.lan}: give {name} an "
+                                f"address there, e.g. ip='{next(ipaddress.ip_network(parent.lan).hosts())}'")
+        old_parent, old_ip = host.parent, host.ip
+        for ip_ in host.ips:
+            if isinstance(old_parent, NatRouter):
+                old_parent.children.pop(ip_, None)
+            elif isinstance(old_parent, Internet):
+                old_parent.routes.pop(ip_, None)
+        host.ips = [new_ip] + [x for x in host.ips[1:] if x != new_ip]
+        host.ip = new_ip
+        for key, sock in list(host.sockets.items()):
+            del host.sockets[key]
+            sock.ip = new_ip
+            host.sockets[(new_ip, sock.port)] = sock
+        host.parent = parent
+        if latency is not None:
+            host.uplink = Link(latency)
+        for ip_ in host.ips:
+            if isinstance(parent, NatRouter):
+                parent.children[ip_] = host
+            else:
+                parent.routes[ip_] = host
+        return f"{name} moved from {old_parent.name if old_parent else '?'} ({old_ip}) to {behind} ({new_ip})"
+
     def host(self, name: str) -> Host:
         """The host called ``name``."""
         node = self.nodes.get(name)

@@ -355,17 +355,31 @@ class IceAgent(DatagramProtocol):
         return self.selected or self.previous_selected
 
     # -- ICE restart ---------------------------------------------------------------------------
-    def restart(self, now: float | None = None) -> dict[str, Any]:
+    def restart(self, now: float | None = None, gather: bool = False,
+                local_addr: Addr | None = None) -> dict[str, Any]:
         """ICE restart (RFC 8445 section 9): new ufrag and password, every check, pair and remote
         candidate flushed - only the roles stay - and the checks run again once the peer's new
         parameters arrive with ``set_remote``. The local candidates (and the TURN allocation) are
         kept. Application data keeps using the old pair until a new one is selected.
+
+        ``gather=True`` (after a network change: the device has a new address, behind another
+        NAT) throws the old candidates away and gathers new ones from ``local_addr`` (default:
+        the socket's address as the driver knows it now): a new host candidate, a new STUN
+        Binding and a new TURN allocation. The old allocation is abandoned, not deleted: its
+        5-tuple no longer reaches the server, which lets it expire. The new candidates come with
+        the ``gathering-complete`` event; send those to the peer.
 
         Both agents restart: each calls ``restart()`` and sends the result (``local_parameters()``)
         to the other, which passes it to ``set_remote``.
         """
         if now is not None:
             self.now = now
+        if gather and self.state in ("new", "closed"):
+            raise IceStateError(f"{self.name}: nothing to restart (state {self.state!r})")
+        addr = local_addr or self.local_addr
+        if gather and addr is None:
+            raise ConfigurationError(f"{self.name}: restart(gather=True) needs the socket's new address, "
+                                     f"e.g. restart(now, gather=True, local_addr=('100.64.7.10', 5000))")
         if self.state == "closed":
             raise IceStateError(f"{self.name}: the agent is closed; create a new IceAgent for a new session")
         if self.state in ("new", "gathering"):
@@ -400,10 +414,28 @@ class IceAgent(DatagramProtocol):
         self.completed_at = self.failed_reason = None
         self.consent_lost = False
         self.state = "gathered"
+        if gather:
+            assert addr is not None
+            addr = (addr[0], int(addr[1]))
+            self.local_addr = addr
+            for sub in (self._stun, self._turn):
+                if sub is not None:
+                    sub.cancel_timers()
+            self._stun = self._turn = None
+            self.cancel_timers("gather-turn")
+            self.cancel_timers("permission-refresh")
+            self.host = self.relay = None
+            self.local_candidates = []
+            self.removed_candidates = []
+            self.gathered_at = None
+            self._gather_pending.clear()
+            self.notes.append(f"ICE restart {self.generation}: gathering again from {fmt(addr)}")
         self.emit("restarting", ufrag=self.ufrag, password=self.password, candidates=list(self.local_candidates),
-                  keeps_sending_on=old, generation=self.generation, agent=self.name)
+                  keeps_sending_on=old, generation=self.generation, agent=self.name, gather=gather)
         if old is not None and self.config.keepalive is not None and not self.config.consent:
             self.set_timer(self.now + self.config.keepalive, "keepalive")
+        if gather:
+            self._gather(self.now, self.local_addr)
         return self.local_parameters()
 
     # -- closing ------------------------------------------------------------------------------
@@ -543,6 +575,10 @@ class IceAgent(DatagramProtocol):
         if local_addr is None:
             raise ConfigurationError("IceAgent.start needs the socket's local address (ip, port)")
         self.started_at = now
+        self._gather(now, local_addr)
+
+    def _gather(self, now: float, local_addr: Addr) -> None:
+        """Gather candidates from ``local_addr``: host, then STUN (srflx), then TURN (relay)."""
         self.state = "gathering"
         self.host = Candidate.make(HOST, local_addr, component=self.component,
                                    origin="the address of the agent's own socket")
