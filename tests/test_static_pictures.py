@@ -175,6 +175,38 @@ def test_every_saved_plotly_figure_carries_a_static_svg(path):
             ET.fromstring(svg)
 
 
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
+def test_saved_explorer_widgets_keep_words_and_a_picture(path):
+    """A saved widget is only a view id without a kernel; p2plab's explorers also save text and an SVG."""
+    for out in _outputs(_nb(path)):
+        data = out.get("data") or {}
+        if WIDGET not in data:
+            continue
+        plain = "".join(data.get("text/plain", ""))
+        if plain.startswith("Your prediction"):  # an ask() form: its question is its text
+            continue
+        assert "interactive widget" in plain and "(children=" not in plain, \
+            f"{path.name}: a widget saved as its constructor repr: {plain[:80]}"
+        if "Its figure now:" in plain:
+            svg = data.get(SVG)
+            assert svg, f"{path.name}: a widget with a figure but no static picture"
+            ET.fromstring("".join(svg) if isinstance(svg, list) else svg)
+
+
+def test_widget_bundle_adds_the_current_figure():
+    from p2plab.widgets import CostExplorer
+
+    w = CostExplorer(users=300)
+    data = w._repr_mimebundle_()
+    assert WIDGET in data and SVG in data
+    assert "$" in _texts(data[SVG]) and "300" in data["text/plain"]
+    w.users.value = 4000  # the picture follows the widget's state
+    assert w._repr_mimebundle_()[SVG] != data[SVG]
+
+
 @pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
 def test_every_lesson_has_a_static_picture_and_its_diagrams_exist(path):
     nb = _nb(path)

@@ -467,11 +467,14 @@ class PageRenderer:
         plain = data.get("text/plain")
         if "application/vnd.jupyter.widget-view+json" in data:
             # The widget's text form is its constructor repr, noise to a reader: keep the class name.
-            m = re.match(r"\s*([A-Za-z_]\w*)\(", str(plain or ""))
+            m = re.match(r"\s*([A-Za-z_]\w*)[(:]", str(plain or ""))
             name = f" (<code>{esc(m.group(1))}</code>)" if m else ""
+            svg = data.get("image/svg+xml")  # the widget's figure as it was saved (p2plab.viz.static)
+            picture = (f'<div class="output output-svg" role="img" aria-label="{esc(plain or "figure")}">{svg}</div>'
+                       if isinstance(svg, str) and svg else "")
             return ('<div class="output output-widget widget-note">'
                     f"<p><strong>Interactive widget{name}.</strong> It needs a running Python kernel: open "
-                    "this notebook in JupyterLab to use it.</p></div>")
+                    f"this notebook in JupyterLab to use it.</p>{picture}</div>")
         if "application/vnd.plotly.v1+json" in data:
             return self.plotly(data["application/vnd.plotly.v1+json"], plain, data.get("image/svg+xml"))
         if "text/html" in data:

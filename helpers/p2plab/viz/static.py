@@ -671,3 +671,38 @@ def _legend_sample(t: dict, x: float, y: float) -> str:
         out.append(_marker(symbol, x + 30 if symbol == "arrow" else x + 15, y, 10, str(color), mline.get("color"),
                            float(mline.get("width") or 0), (x, y) if symbol == "arrow" else None))
     return "".join(out)
+
+
+# -- widgets -----------------------------------------------------------------------------------
+
+class StaticPictureMixin:
+    """For p2plab's widgets: a saved output that still says and shows something without a kernel.
+
+    A widget's output holds only a view id, which GitHub, nbviewer, a PDF or a page with
+    JavaScript off cannot draw. Mixed into a widget class (before the ipywidgets base) that keeps
+    its current figure in ``self.figure``, this adds a static SVG of that figure and replaces the
+    truncated constructor repr in ``text/plain`` with words: the widget's name and the figure's
+    summary. In JupyterLab the live widget is still what shows (its renderer ranks first).
+    """
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        data = super()._repr_mimebundle_(**kwargs)  # type: ignore[misc]
+        if not isinstance(data, dict):
+            return data
+        from . import summary
+
+        fig = getattr(self, "figure", None)
+        words = [f"{type(self).__name__}: an interactive widget; run this notebook in JupyterLab to use it."]
+        if fig is not None:
+            text = summary(fig)
+            if text:
+                words.append("Its figure now: " + text)
+            try:
+                data["image/svg+xml"] = to_svg(fig)
+            except Exception as exc:  # the live widget must still show if the picture cannot be drawn
+                import warnings
+
+                warnings.warn(f"p2plab could not draw a static picture of this widget's figure ({exc!r})",
+                              stacklevel=2)
+        data["text/plain"] = "\n".join(words)
+        return data
