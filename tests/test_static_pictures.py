@@ -309,6 +309,7 @@ def test_lessons_show_their_pictures_with_javascript_disabled(rendered):
         finally:
             browser.close()
     assert not problems, "\n".join(problems)
+    print("site pictures per lesson (diagrams, figure SVGs):", seen)
     print("pictures per lesson (markdown images, output SVGs, plotly figures):", counts)
 
 
@@ -358,3 +359,63 @@ def test_plotly_and_the_static_picture_put_labels_in_the_same_places(figures, tm
         assert dist < 16, f"label {text!r}: plotly at ({x:.0f}, {y:.0f}), static picture {dist:.0f} px away"
         checked += 1
     assert checked >= 8
+
+
+# -- the static site (make site) with JavaScript off ---------------------------------------------
+
+def test_site_pages_show_diagrams_and_figure_pictures_with_javascript_disabled(tmp_path):
+    """``tools/build_site.py`` copies the diagrams; with JavaScript off each plotly figure shows its SVG."""
+    import subprocess
+    import sys
+    from importlib.metadata import PackageNotFoundError, version
+
+    need("node")
+    try:
+        jb = version("jupyter-book")
+    except PackageNotFoundError:
+        jb = ""
+    if not jb.startswith("2."):
+        missing("needs jupyter-book 2 (pip install 'jupyter-book>=2,<3')")
+    _needs_browser()
+    from playwright.sync_api import sync_playwright
+
+    src, out = tmp_path / "src", tmp_path / "html"
+    src.mkdir()
+    for name in ["myst.yml", "course.toml", *(p.name for p in ROOT.glob("*.bib"))]:
+        shutil.copy2(ROOT / name, src / name)
+    shutil.copytree(COURSE, src / "course", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "build_site.py"), "--root", str(src), "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600)
+    assert proc.returncode == 0, f"make site failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    pages = {p["source"]: out / p["path"] for p in json.loads((out / "pages.json").read_text())["pages"]}
+    count = """() => {
+      const visible = el => { const r = el.getBoundingClientRect(); return r.width > 40 && r.height > 40; };
+      const imgs = [...document.querySelectorAll('main img')];
+      return {diagrams: imgs.filter(i => i.complete && i.naturalWidth > 0 && visible(i) && i.alt.length > 20).length,
+              broken: imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.getAttribute('src')),
+              figures: [...document.querySelectorAll('.static-figure > svg')].filter(visible).length};
+    }"""
+    problems, seen = [], {}
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_context(java_script_enabled=False, viewport={"width": 1000, "height": 800}).new_page()
+            for lesson in LESSONS:
+                rel = lesson.relative_to(ROOT).as_posix()
+                assert rel in pages, f"no site page for {rel}"
+                page.goto(pages[rel].as_uri())
+                got = page.evaluate(count)
+                nb = _nb(lesson)
+                diagrams = sum(len(MD_IMAGE.findall("".join(c["source"]))) for c in nb["cells"] if c["cell_type"] == "markdown")
+                figures = sum(1 for o in _outputs(nb) if PLOTLY in (o.get("data") or {}))
+                seen[lesson.stem] = (got["diagrams"], got["figures"])
+                if got["broken"]:
+                    problems.append(f"{rel}: images that did not load on the site: {got['broken']}")
+                if got["diagrams"] < diagrams:
+                    problems.append(f"{rel}: {diagrams} diagrams, {got['diagrams']} visible with alt text")
+                if got["figures"] < figures:
+                    problems.append(f"{rel}: {figures} plotly figures, {got['figures']} static pictures visible")
+        finally:
+            browser.close()
+    assert not problems, "\n".join(problems)
+    print("site pictures per lesson (diagrams, figure SVGs):", seen)
