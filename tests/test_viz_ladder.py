@@ -241,10 +241,11 @@ def test_palette_is_okabe_ito():
     assert colours <= set(palette.OKABE_ITO) | {palette.GREY}
 
 
-def test_bundle_has_plotly_json_and_text():
+def test_bundle_has_plotly_json_static_svg_and_text():
     fig = viz.ladder(hand_trace())
     bundle = fig._repr_mimebundle_()
-    assert set(bundle) == {"application/vnd.plotly.v1+json", "text/plain"}
+    assert set(bundle) == {"application/vnd.plotly.v1+json", "image/svg+xml", "text/plain"}
+    assert bundle["image/svg+xml"].startswith("<svg ")
     assert bundle["text/plain"] == viz.summary(fig)
 
 

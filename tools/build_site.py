@@ -467,13 +467,16 @@ class PageRenderer:
         plain = data.get("text/plain")
         if "application/vnd.jupyter.widget-view+json" in data:
             # The widget's text form is its constructor repr, noise to a reader: keep the class name.
-            m = re.match(r"\s*([A-Za-z_]\w*)\(", str(plain or ""))
+            m = re.match(r"\s*([A-Za-z_]\w*)[(:]", str(plain or ""))
             name = f" (<code>{esc(m.group(1))}</code>)" if m else ""
+            svg = data.get("image/svg+xml")  # the widget's figure as it was saved (p2plab.viz.static)
+            picture = (f'<div class="output output-svg" role="img" aria-label="{esc(plain or "figure")}">{svg}</div>'
+                       if isinstance(svg, str) and svg else "")
             return ('<div class="output output-widget widget-note">'
                     f"<p><strong>Interactive widget{name}.</strong> It needs a running Python kernel: open "
-                    "this notebook in JupyterLab to use it.</p></div>")
+                    f"this notebook in JupyterLab to use it.</p>{picture}</div>")
         if "application/vnd.plotly.v1+json" in data:
-            return self.plotly(data["application/vnd.plotly.v1+json"], plain)
+            return self.plotly(data["application/vnd.plotly.v1+json"], plain, data.get("image/svg+xml"))
         if "text/html" in data:
             return f'<div class="output output-html">{data["text/html"]}</div>'
         for mime in ("image/png", "image/jpeg", "image/gif", "image/webp"):
@@ -495,7 +498,7 @@ class PageRenderer:
             return f'<div class="output output-text"><pre>{esc(ANSI.sub("", str(plain)))}</pre></div>'
         return ""
 
-    def plotly(self, spec: Any, plain: Any) -> str:
+    def plotly(self, spec: Any, plain: Any, svg: Any = None) -> str:
         if isinstance(spec, str):
             spec = json.loads(spec)
         self.has_plotly = True
@@ -511,9 +514,11 @@ class PageRenderer:
                               "config": {**(spec.get("config") or {}), "displaylogo": False, "responsive": True}})
         payload = payload.replace("</", "<\\/")  # never end the <script> early
         caption = f'<figcaption id="{fig_id}-summary">{esc(summary)}</figcaption>' if summary else ""
+        # the figure's static picture (p2plab.viz.static) for readers with JavaScript off
+        static = f'<noscript><div class="static-figure">{svg}</div></noscript>' if isinstance(svg, str) and svg else ""
         return (f'<figure class="output output-plotly plotly">'
                 f'<div class="plotly-graph" id="{fig_id}" role="img" aria-label="{esc(alt)}"'
-                f' aria-describedby="{fig_id}-summary"></div>{caption}'
+                f' aria-describedby="{fig_id}-summary"></div>{static}{caption}'
                 f'<script type="application/json" id="{fig_id}-data">{payload}</script></figure>')
 
 

@@ -97,13 +97,27 @@ def summary(obj: Any) -> str:
     return str(caption or "")
 
 
-def mimebundle(fig: Any) -> dict:
-    """The Jupyter display bundle of a figure: the plotly JSON mimetype plus the summary as text/plain."""
+def mimebundle(fig: Any, static: bool = True) -> dict:
+    """The Jupyter display bundle of a figure: plotly JSON, a static SVG picture and the summary as text.
+
+    JupyterLab draws the plotly JSON (its plotly renderer ranks above the SVG one); GitHub, nbviewer,
+    nbconvert's HTML and PDF, and a browser with JavaScript off show the SVG (``p2plab.viz.static``,
+    made without a browser). ``static=False`` leaves the SVG out.
+    """
     import plotly.io as pio
 
     spec = json.loads(pio.to_json(fig, validate=False, remove_uids=False))
     spec["config"] = {"displaylogo": False, "responsive": True}
-    return {"application/vnd.plotly.v1+json": spec, "text/plain": summary(fig)}
+    bundle = {"application/vnd.plotly.v1+json": spec, "text/plain": summary(fig)}
+    if static:
+        try:
+            bundle["image/svg+xml"] = to_svg(spec)
+        except Exception as exc:  # the interactive figure must still show if the picture cannot be drawn
+            import warnings
+
+            warnings.warn(f"p2plab could not draw a static picture of this figure ({exc!r}); "
+                          "the interactive figure and its text summary are still shown", stacklevel=2)
+    return bundle
 
 
 def use_mimetype_renderer() -> None:
@@ -120,11 +134,12 @@ from .charts import birthday_curve, ice_pairs_table, port_guess_probability, pun
 from .inspector import changed_bytes, hexdump, inspect_packet, xor_mapped_address_steps  # noqa: E402
 from .ladder import column_order, ladder, lane_order, messages  # noqa: E402
 from .nat_table import nat_table, nat_table_changes, nat_table_from_trace  # noqa: E402
+from .static import to_svg  # noqa: E402
 from .topology_fig import topology  # noqa: E402
 
 __all__ = [
     "ladder", "messages", "column_order", "lane_order", "topology", "nat_table", "nat_table_changes", "nat_table_from_trace",
     "inspect_packet", "xor_mapped_address_steps", "hexdump", "changed_bytes", "relay_cost_chart",
     "punch_heatmap", "birthday_curve", "port_guess_probability", "ice_pairs_table", "summary",
-    "mimebundle", "make_figure", "figure_class", "use_mimetype_renderer", "palette",
+    "mimebundle", "to_svg", "make_figure", "figure_class", "use_mimetype_renderer", "palette",
 ]

@@ -9,10 +9,11 @@ import ipywidgets as W
 
 from ..costs import relay_cost
 from ..viz import relay_cost_chart
+from ..viz.static import StaticPictureMixin
 from .explorer import show_figure
 
 
-class CostExplorer(W.VBox):
+class CostExplorer(StaticPictureMixin, W.VBox):
     """How much does relaying cost? Move the sliders; the bill and the chart follow."""
 
     def __init__(self, users: int = 1000, bitrate_mbps: float = 2.0, price_per_gb: float = 0.05,

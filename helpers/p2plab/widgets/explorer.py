@@ -10,6 +10,7 @@ import ipywidgets as W
 
 from ..nat import ALLOCATIONS, BEHAVIOURS, PRESETS, NatBehavior, preset
 from ..viz import ladder, mimebundle, summary
+from ..viz.static import StaticPictureMixin
 
 CUSTOM = "custom"
 _SHORT = {"endpoint-independent": "EI", "address-dependent": "AD", "address-and-port-dependent": "APD"}
@@ -114,7 +115,7 @@ class NatSide(W.VBox):
                            name=f"custom {_SHORT[self.mapping.value]}M+{_SHORT[self.filtering.value]}F")
 
 
-class NatExplorer(W.VBox):
+class NatExplorer(StaticPictureMixin, W.VBox):
     """Pick Alice's and Bob's NATs, press **Punch**: a real simulated punch, its ladder and its outcome.
 
     ``runner(nat_a, nat_b, seed=...)`` defaults to ``p2plab.punch.run_punch``.

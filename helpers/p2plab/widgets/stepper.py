@@ -9,10 +9,11 @@ from typing import Any
 import ipywidgets as W
 
 from ..viz import inspect_packet, ladder, nat_table_from_trace
+from ..viz.static import StaticPictureMixin
 from .explorer import show_figure, show_html
 
 
-class PacketStepper(W.VBox):
+class PacketStepper(StaticPictureMixin, W.VBox):
     """Forward/back through ``trace`` (a Trace, or a Network / PunchResult that has one)."""
 
     def __init__(self, trace: Any, start: int = 0, max_rows: int = 120, timeout: float | None = None) -> None:
