@@ -309,7 +309,6 @@ def test_lessons_show_their_pictures_with_javascript_disabled(rendered):
         finally:
             browser.close()
     assert not problems, "\n".join(problems)
-    print("site pictures per lesson (diagrams, figure SVGs):", seen)
     print("pictures per lesson (markdown images, output SVGs, plotly figures):", counts)
 
 

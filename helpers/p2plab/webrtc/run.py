@@ -80,7 +80,25 @@ def _host_candidates(log: list[dict], sender: str) -> list[str]:
     return sorted(set(out))
 
 
-def run_webrtc(client: str = "chromium", peer: str | None = None, nat_a: str = "port-restricted-cone",
+def run_webrtc(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Connect a WebRTC DataChannel across two real NATs: see :func:`_run_webrtc` for the arguments.
+
+    Playwright's synchronous API refuses to run in a thread whose asyncio loop is running, which is
+    the case in every Jupyter kernel; there the run happens in a worker thread and this call waits.
+    """
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return _run_webrtc(*args, **kwargs)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="p2plab-webrtc") as pool:
+        return pool.submit(_run_webrtc, *args, **kwargs).result()
+
+
+def _run_webrtc(client: str = "chromium", peer: str | None = None, nat_a: str = "port-restricted-cone",
                nat_b: str = "port-restricted-cone", *, turn: bool | str = False, mdns: bool = False,
                pcap: str | Path | None = None, capture: bool | None = None, timeout: float = 12.0,
                linger: float = 0.5) -> dict[str, Any]:
@@ -184,6 +202,11 @@ def run_webrtc(client: str = "chromium", peer: str | None = None, nat_a: str = "
     out["stats"] = {h: s.get("reports", []) for h, s in stats.items()}
     out["timings"] = timings
     return out
+
+
+# the public name shows the worker's signature and documentation (``run_webrtc?`` in a notebook)
+run_webrtc.__signature__ = __import__("inspect").signature(_run_webrtc)  # type: ignore[attr-defined]
+run_webrtc.__doc__ = f"{_run_webrtc.__doc__}\n    (In a Jupyter kernel the run happens in a worker thread: Playwright's sync API needs one.)\n"
 
 
 def summary(result: dict[str, Any]) -> dict[str, Any]:
