@@ -44,20 +44,23 @@ def test_preset_is_the_kernel_default():
 def test_kernel_defaults_are_30_and_120():
     """In a fresh network namespace (nothing set), the kernel's own defaults equal the preset."""
     need_netns()
+    import os
     import subprocess
 
-    ns = "p2plab-test-ctdefaults"
-    subprocess.run(["ip", "netns", "add", ns], check=True)
+    from p2plab.netns import rootless
+
+    ns = f"p2plab-test-ctdefaults-{os.getpid()}"  # made the way labs are: as root, or in this process's user namespace
+    subprocess.run(rootless.wrap(["ip", "netns", "add", ns]), check=True)
     try:
         vals = []
         for name in ("nf_conntrack_udp_timeout", "nf_conntrack_udp_timeout_stream"):
-            r = subprocess.run(["ip", "netns", "exec", ns, "cat", f"/proc/sys/net/netfilter/{name}"],
+            r = subprocess.run(rootless.wrap(["ip", "netns", "exec", ns, "cat", f"/proc/sys/net/netfilter/{name}"]),
                                capture_output=True, text=True)
             if r.returncode != 0:
                 pytest.fail(f"cannot read {name} in a namespace (is nf_conntrack loaded?): {r.stderr}")
             vals.append(int(r.stdout))
     finally:
-        subprocess.run(["ip", "netns", "del", ns])
+        subprocess.run(rootless.wrap(["ip", "netns", "del", ns]))
     b = preset("linux-masquerade")
     assert vals == [int(b.unreplied_timeout), int(b.mapping_timeout)]
 

@@ -2,10 +2,10 @@
 # `make test`'s second half under CI=true as root: the suite as the people who use the course.
 #
 #   1. root            - the whole suite (run by make before this script; its JUnit report is $1)
-#   2. an ordinary user - created here (useradd), with a plain user PATH (no sbin): the notebooks in
-#                        course/ and solutions/ with the real lab required (P2PLAB_WORLD=netns, so
-#                        every real-lab cell runs rootless, in a user namespace), the netns, doctor
-#                        and recorded-world tests
+#   2. an ordinary user - created here (useradd), with a plain user PATH (no sbin): the whole suite
+#                        (what only root can have is marked needs_root and deselected), the real lab
+#                        required (P2PLAB_WORLD=netns: every real-lab cell runs rootless, in a user
+#                        namespace, or fails)
 #   3. no namespaces   - the same user in a private mount namespace where unshare, nsenter and ip
 #                        are replaced by a program that fails as a locked-down container does: every
 #                        notebook on the recordings, the doctor and `punch --world netns` saying why
@@ -52,10 +52,9 @@ as_learner() {  # a login-like environment: the user's own HOME and a PATH witho
 }
 
 status=0
-say "ordinary user $LEARNER: notebooks with the real lab (rootless), netns, doctor and recorded tests"
+say "ordinary user $LEARNER: the whole suite, every real-lab cell in the rootless lab"
 (cd "$work/repo" && as_learner P2PLAB_WORLD=netns P2PLAB_EXPECT_NETNS=yes "$work/venv/bin/python" -m pytest \
-   -p no:cacheprovider --junitxml="$work/reports/learner.xml" \
-   course solutions tests/test_netns_*.py tests/test_doctor.py tests/test_recorded.py tests/test_no_lab_machine.py) || status=1
+   -p no:cacheprovider --junitxml="$work/reports/learner.xml") || status=1
 
 say "no network namespaces (unshare, nsenter and ip refuse): every notebook on the recordings"
 cat > "$work/refuse" <<'EOF'

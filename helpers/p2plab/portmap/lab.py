@@ -189,9 +189,17 @@ def start_miniupnpd(lab: Any, nat: str = "nat-a", timeout: float = 10.0) -> Any:
             buf += chunk
 
     def log() -> str:
+        """What miniupnpd logged so far; then it is stopped (the lab's close removes whatever is left:
+        without root, SIGTERM reaches nsenter, not always the daemon inside the user namespace)."""
+        nonlocal buf
+        quiet_until = time.monotonic() + 0.5
+        while time.monotonic() < quiet_until and sel.select(0.1):
+            chunk = os.read(proc.popen.stderr.fileno(), 65536)
+            if not chunk:
+                break
+            buf += chunk
         proc.terminate()
-        _, err = proc.popen.communicate(timeout=5)
-        return (buf + (err or b"")).decode(errors="replace")
+        return buf.decode(errors="replace")
 
     proc.log = log
     return proc
