@@ -414,6 +414,12 @@ def test_site_pages_show_diagrams_and_figure_pictures_with_javascript_disabled(t
                     problems.append(f"{rel}: {diagrams} diagrams, {got['diagrams']} visible with alt text")
                 if got["figures"] < figures:
                     problems.append(f"{rel}: {figures} plotly figures, {got['figures']} static pictures visible")
+            narrow = browser.new_context(java_script_enabled=False, viewport={"width": 800, "height": 900}).new_page()
+            narrow.goto(pages[LESSONS[1].relative_to(ROOT).as_posix()].as_uri())
+            layout = narrow.evaluate("""() => ({main: document.querySelector('main h1').getBoundingClientRect().top,
+                                                nav: document.querySelector('nav.toc').getBoundingClientRect().top})""")
+            if not layout["main"] < 300 < layout["nav"]:
+                problems.append(f"at 800 px the lesson's title should come first and the contents below it: {layout}")
         finally:
             browser.close()
     assert not problems, "\n".join(problems)

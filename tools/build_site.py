@@ -252,8 +252,11 @@ figcaption { font-size: .9rem; color: #333; white-space: pre-wrap; }
 .pager { display: flex; justify-content: space-between; gap: 1rem; margin-top: 3rem;
   border-top: 1px solid var(--border); padding-top: 1rem; }
 .meta { color: var(--muted); font-size: .9rem; }
-@media (max-width: 800px) { .layout { display: block; } nav.toc { width: auto; position: static;
-  max-height: none; border-right: none; border-bottom: 1px solid var(--border); } main { padding: 1rem; } }
+.to-contents { display: none; }
+/* Narrow screens: the lesson comes first and the contents fold below it, one link away. */
+@media (max-width: 800px) { .layout { display: flex; flex-direction: column; } nav.toc { width: auto;
+  position: static; max-height: none; border-right: none; border-top: 1px solid var(--border); order: 2; }
+  main { padding: 1rem; order: 1; } .to-contents { display: block; margin-bottom: .5rem; font-size: .9rem; } }
 """
 
 
@@ -549,7 +552,7 @@ def nav_html(pages: list[dict], index_slug: str, current: str, prefix: str, titl
         items.append(f'<li><a href="{href}"{cur}>{esc(page.get("title", page["slug"]))}</a></li>')
     if open_list:
         items.append("</ul>")
-    return '<nav class="toc" aria-label="Course contents">' + "".join(items) + "</nav>"
+    return '<nav class="toc" id="contents" aria-label="Course contents">' + "".join(items) + "</nav>"
 
 
 PLOTLY_BOOT = """<script src="{prefix}_static/plotly.min.js"></script>
@@ -603,6 +606,7 @@ def render_page(doc: dict, page: dict | None, pages: list[dict], index_slug: str
 <div class="layout">
 {nav_html(pages, index_slug, slug, prefix, project_title)}
 <main id="content">
+<a class="to-contents" href="#contents">Course contents</a>
 <article data-source="{esc(location)}">
 {heading}{downloads}{body}
 </article>
