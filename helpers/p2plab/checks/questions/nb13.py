@@ -58,7 +58,7 @@ QUESTIONS = [
         'nb13.filtered-verdicts',
         "Same attack, but Alice is behind a port-restricted cone NAT. How many of Mallory's packets reach Alice's program and get a verdict?",
         ['57014515dd1c31909643b51a4f277825332af0f24c9304ceb049b0df13e889c7'],
-        "None: Alice has sent nothing to Mallory's address and port, so the NAT's filter drops them all before Alice's program sees anything. Filtering helps here, but it is not authentication: an attacker who can send from an address Alice talks to (the rendezvous server's network, a spoofing path, another peer) gets through the filter, and only the handshake stops her.",
+        "None (0): Alice has sent nothing to Mallory's address and port, so the NAT's filter drops them all before Alice's program sees anything. Filtering helps here, but it is not authentication: an attacker who can send from an address Alice talks to (the rendezvous server's network, a spoofing path, another peer) gets through the filter, and only the handshake stops her.",
         kind='number',
         feedback={
             'a228b6fab592f5b2082d1562647ce09e2066960531c7645c1082d6fa5d1920f8': 'That is what happens with a full-cone NAT; a port-restricted filter admits only endpoints Alice has sent to.',
