@@ -21,6 +21,7 @@ import contextlib
 import logging
 import signal
 import socket
+import sys
 from collections.abc import Callable
 
 from .addresses import fmt
@@ -30,6 +31,23 @@ log = logging.getLogger("p2plab.aio")
 
 MAX_DATAGRAM = 65535
 BATCH = 256  # datagrams read per wake-up before letting others run
+# Don't Fragment per datagram (outbox entries with ``.df``, e.g. TURN's DONT-FRAGMENT): Linux only
+DF_SUPPORTED = sys.platform.startswith("linux")
+_IP_MTU_DISCOVER, _IP_PMTUDISC_DO = 10, 2  # from <linux/in.h>; Python's socket module lacks them
+
+
+def _sendto_df(sock: socket.socket, data: bytes, dest: Addr) -> None:
+    """Send one datagram with the IP DF bit set (IPv6: never fragmented), then restore the socket."""
+    if sock.family == socket.AF_INET:
+        level, opt, on = socket.IPPROTO_IP, _IP_MTU_DISCOVER, _IP_PMTUDISC_DO
+    else:
+        level, opt, on = socket.IPPROTO_IPV6, socket.IPV6_DONTFRAG, 1
+    old = sock.getsockopt(level, opt)
+    sock.setsockopt(level, opt, on)
+    try:
+        sock.sendto(data, dest)
+    finally:
+        sock.setsockopt(level, opt, old)
 
 
 def _open_socket(addr: Addr) -> socket.socket:
@@ -78,6 +96,8 @@ class Driver:
         self._add_socket(self.local_addr, sock)
         if hasattr(self.protocol, "reserve_port"):
             self.protocol.reserve_port = self._reserve_port
+        if hasattr(self.protocol, "can_dont_fragment"):
+            self.protocol.can_dont_fragment = DF_SUPPORTED
         self.protocol.start(self.now(), self.local_addr)
         self._after_step()
         return self.local_addr
@@ -185,7 +205,10 @@ class Driver:
             if sock is None:
                 sock = self.sockets.get(self.local_addr)
             try:
-                sock.sendto(data, dest)
+                if getattr(entry, "df", False) and DF_SUPPORTED:
+                    _sendto_df(sock, data, dest)
+                else:
+                    sock.sendto(data, dest)
             except OSError as exc:
                 self.send_errors += 1
                 log.debug("send to %s failed: %s", fmt(dest), exc)
