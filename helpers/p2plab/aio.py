@@ -103,9 +103,20 @@ class Driver:
         return self.local_addr
 
     def close(self) -> None:
-        """Close every socket and cancel the timer."""
+        """Close every socket and cancel the timer.
+
+        A protocol with a ``close()`` method (e.g. ``TurnClient``: Refresh LIFETIME=0) gets it
+        called first, and what it queues is sent once (no retransmissions, no waiting)."""
         if self._closed:
             return
+        goodbye = getattr(self.protocol, "close", None)
+        if callable(goodbye) and self._loop is not None and self.local_addr is not None:
+            try:
+                self.protocol.now = self.now()
+                goodbye()
+                self._send_outbox()
+            except Exception:
+                log.exception("protocol failed while closing")
         self._closed = True
         if self._timer:
             self._timer.cancel()
@@ -198,6 +209,18 @@ class Driver:
         if self._closed:
             return
         self._sync_sockets()
+        self._send_outbox()
+        for ev in self.protocol.events():
+            self.events.append(ev)
+            if self.on_event:
+                self.on_event(ev)
+            for pred, fut in list(self._waiters):
+                if not fut.done() and pred(ev):
+                    fut.set_result(ev)
+        self._waiters = [(p, f) for p, f in self._waiters if not f.done()]
+        self._schedule_timer()
+
+    def _send_outbox(self) -> None:
         for entry in self.protocol.datagrams_to_send():
             data, dest = entry[0], entry[1]
             via = getattr(entry, "via", None)
@@ -212,15 +235,6 @@ class Driver:
             except OSError as exc:
                 self.send_errors += 1
                 log.debug("send to %s failed: %s", fmt(dest), exc)
-        for ev in self.protocol.events():
-            self.events.append(ev)
-            if self.on_event:
-                self.on_event(ev)
-            for pred, fut in list(self._waiters):
-                if not fut.done() and pred(ev):
-                    fut.set_result(ev)
-        self._waiters = [(p, f) for p, f in self._waiters if not f.done()]
-        self._schedule_timer()
 
     def _schedule_timer(self) -> None:
         at = self.protocol.next_timer()

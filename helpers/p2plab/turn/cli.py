@@ -34,7 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--relay-host", help="IP address for relay sockets (default: --host)")
     p.add_argument("--allow-peer", action="append", metavar="CIDR",
                    help="only relay to/from peers in this network (repeatable), e.g. 127.0.0.0/8")
-    p.add_argument("--max-allocations", type=int, default=10, help="allocations per user (default 10)")
+    p.add_argument("--max-allocations", type=int, default=10,
+                   help="allocation quota per user (default 10; beyond it Allocate gets 486)")
     p.set_defaults(func=_server)
 
 

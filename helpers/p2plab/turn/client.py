@@ -14,6 +14,12 @@ Typical use (any driver: simulator or ``p2plab.aio``)::
 
 Other events: ``refreshed`` (lifetime), ``deallocated``, ``error`` (method, code, reason),
 ``timeout`` (method). The allocation is refreshed automatically a minute before it expires.
+
+Cleaning up: ``c.close()`` (or ``c.deallocate()``) sends Refresh with LIFETIME 0 so the server
+frees the relay port and the user's quota at once; an Allocate still in flight is deleted as soon
+as its answer arrives. ``p2plab.aio.Driver`` calls ``close()`` when it closes, also when the code
+inside ``async with Driver(...)`` raised. A client that dies without closing holds its allocation
+until the server expires it (its lifetime, 600 s by default).
 """
 
 from __future__ import annotations
@@ -76,6 +82,7 @@ class TurnClient(TransactionProtocol):
         self.channels: dict[Addr, int] = {}
         self.channel_peers: dict[int, Addr] = {}
         self._next_channel = CHANNEL_MIN
+        self.closed = False
 
     # -- requests -----------------------------------------------------------------------------
     def start(self, now: float, local_addr: Addr | None = None) -> None:
@@ -100,6 +107,21 @@ class TurnClient(TransactionProtocol):
     def refresh(self, lifetime: int | None = None) -> Transaction:
         """Extend the allocation (``lifetime=0`` deletes it)."""
         return self._request(REFRESH, [(LIFETIME, self.lifetime if lifetime is None else lifetime)])
+
+    def deallocate(self) -> Transaction | None:
+        """Delete the allocation now (Refresh LIFETIME=0); None when there is none."""
+        self.cancel_timers("refresh")
+        if self.relayed is None or self.key is None:
+            return None
+        return self.refresh(0)
+
+    def close(self) -> None:
+        """Stop refreshing and delete the allocation (now, or when a pending Allocate succeeds).
+        Safe to call more than once."""
+        if self.closed:
+            return
+        self.closed = True
+        self.deallocate()
 
     def create_permission(self, *peers: Addr) -> Transaction:
         """Let these peers' IP addresses send to us through the relay (for 300 s)."""
@@ -163,6 +185,10 @@ class TurnClient(TransactionProtocol):
     def _on_error(self, msg: StunMessage, tx: Transaction) -> None:
         code, reason = msg.error or (0, "")
         retries = tx.context.get("retries", 0)
+        if code == 437 and tx.request.method == REFRESH and self.relayed is not None:
+            # the server no longer has our allocation (it expired or was deleted)
+            self.relayed, self.expires = None, None
+            self.cancel_timers("refresh")
         if code in (401, 438) and msg.get(NONCE) and retries < 2:
             if code == 401 and self.key is not None and tx.key is not None and msg.get(REALM) == self.realm:
                 pass  # credentials were used and rejected: do not loop
@@ -180,6 +206,9 @@ class TurnClient(TransactionProtocol):
         if method == ALLOCATE:
             self.relayed = msg.get(XOR_RELAYED_ADDRESS)
             self.mapped = msg.get(XOR_MAPPED_ADDRESS)
+            if self.closed:  # closed while the Allocate was in flight: give it straight back
+                self.deallocate()
+                return
             lifetime = msg.get(LIFETIME, self.lifetime)
             self._set_expiry(lifetime)
             self.emit("allocated", relayed=self.relayed, mapped=self.mapped, lifetime=lifetime)
@@ -209,7 +238,7 @@ class TurnClient(TransactionProtocol):
 
     def on_timer(self, name: str, now: float) -> None:
         if name == "refresh":
-            if self.relayed is not None:
+            if self.relayed is not None and not self.closed:
                 self.refresh()
             return
         super().on_timer(name, now)
