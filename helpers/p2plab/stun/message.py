@@ -32,6 +32,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..errors import StunParseError
+from .precis import opaque_string, saslprep
 
 Addr = tuple[str, int]
 
@@ -194,8 +195,20 @@ def short_term_key(password: str) -> bytes:
     return password.encode("utf-8")
 
 
-def long_term_key(username: str, realm: str, password: str) -> bytes:
-    """The key for long-term credentials (TURN): MD5(username ":" realm ":" password)."""
+def long_term_key(username: str, realm: str, password: str, prep: str | None = "opaque") -> bytes:
+    """The key for long-term credentials (TURN), RFC 8489 section 18.5.1.1::
+
+        MD5(username ":" OpaqueString(realm) ":" OpaqueString(password))
+
+    (USERNAME itself must have been prepared with OpaqueString too, section 14.3.) ``prep``
+    chooses the preparation: ``"opaque"`` (RFC 8265, the default), ``"saslprep"`` (RFC 4013, what
+    RFC 5389 and RFC 5769's test vector use) or None (the strings as given). For printable ASCII
+    all three give the same key. Strings that cannot be prepared raise ConfigurationError."""
+    if prep is not None:
+        if prep not in ("opaque", "saslprep"):
+            raise ValueError(f"prep must be 'opaque', 'saslprep' or None; got {prep!r}")
+        fn = opaque_string if prep == "opaque" else saslprep
+        username, realm, password = fn(username, "username"), fn(realm, "realm"), fn(password, "password")
     return hashlib.md5(f"{username}:{realm}:{password}".encode()).digest()
 
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import random
 
-from ..errors import StunParseError
+from ..errors import ConfigurationError, StunParseError
 from ..sansio import Addr
 from ..stun.client import RC, RM, RTO, Transaction, TransactionProtocol
 from ..stun.message import (
@@ -56,6 +56,7 @@ from ..stun.message import (
     is_stun,
     long_term_key,
 )
+from ..stun.precis import opaque_string
 
 
 class TurnClient(TransactionProtocol):
@@ -67,8 +68,11 @@ class TurnClient(TransactionProtocol):
                  rto: float = RTO, rc: int = RC, rm: int = RM) -> None:
         super().__init__(rto, rc, rm, rng)
         self.server = (server[0], int(server[1]))
-        self.username = username
+        # RFC 8489: USERNAME and the password are prepared with OpaqueString (RFC 8265); bad
+        # characters fail here, with the character named, rather than as a 401 later
+        self.username = opaque_string(username, "username")
         self.password = password
+        long_term_key(self.username, "realm", password)
         self.lifetime = lifetime
         self.software = software
         self.auto_allocate = auto_allocate
@@ -195,7 +199,11 @@ class TurnClient(TransactionProtocol):
             else:
                 self.realm = msg.get(REALM, self.realm)
                 self.nonce = msg.get(NONCE)
-                self.key = long_term_key(self.username, self.realm or "", self.password)
+                try:
+                    self.key = long_term_key(self.username, self.realm or "", self.password)
+                except ConfigurationError as exc:  # the server's REALM cannot be prepared
+                    self.emit("error", method=tx.request.method_name, code=code, reason=f"server realm: {exc}")
+                    return
                 ctx = {k: v for k, v in tx.context.items() if k not in ("attrs", "retries")}
                 self._request(tx.request.method, tx.context["attrs"], retries=retries + 1, **ctx)
                 return

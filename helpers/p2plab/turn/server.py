@@ -92,6 +92,7 @@ from ..stun.message import (
     is_stun,
     long_term_key,
 )
+from ..stun.precis import opaque_string
 from ..stun.server import MultiAddressProtocol, Outgoing
 
 log = logging.getLogger("p2plab.turn.server")
@@ -161,7 +162,13 @@ class TurnServer(MultiAddressProtocol):
         super().__init__()
         if not users:
             raise ConfigurationError("a TURN server needs at least one user, e.g. users={'alice': 'secret'}")
-        self.users = dict(users)
+        self.users = {}
+        for name, password in users.items():
+            try:  # RFC 8489: usernames and passwords are prepared with OpaqueString (RFC 8265)
+                self.users[opaque_string(name, "username")] = password
+                long_term_key(name, realm, password)
+            except ConfigurationError as exc:
+                raise ConfigurationError(f"TURN user {name!r}: {exc}") from None
         self.realm = realm
         self.relay_ip = relay_ip
         if relay_ip6 is not None and ":" not in relay_ip6:
@@ -311,8 +318,11 @@ class TurnServer(MultiAddressProtocol):
         if not self.nonce_valid(nonce):
             self._challenge(req, addr, 438)
             return
-        password = self.users.get(username)
-        key = long_term_key(username, realm, password) if password is not None else None
+        try:
+            password = self.users.get(opaque_string(username, "username"))
+            key = long_term_key(username, realm, password) if password is not None else None
+        except ConfigurationError:  # a USERNAME or REALM that OpaqueString refuses: no such user
+            key = None
         if key is None or realm != self.realm or not req.check_integrity(key):
             self.stats["auth-failed"] += 1
             log.info("%s %s from %s: wrong credentials for %r", req.method_name, "request", fmt(addr), username)
