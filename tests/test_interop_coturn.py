@@ -76,7 +76,7 @@ def coturn_server(tmp: Path, extra: str = "no-tcp\nno-tls"):
     proc = subprocess.Popen(["turnserver", "-c", str(path)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         # wait until it answers a Binding request
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 30  # slow on a busy machine (TLS set-up)
         while True:
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
                 s.settimeout(0.3)
@@ -87,6 +87,7 @@ def coturn_server(tmp: Path, extra: str = "no-tcp\nno-tls"):
                 except TimeoutError:
                     pass
             if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
                 pytest.fail("coturn did not start: " + proc.stdout.read().decode(errors="replace")[-2000:])
         yield ("127.0.0.1", port)
     finally:
@@ -215,5 +216,88 @@ def test_p2plab_turn_client_wrong_password_against_coturn(coturn) -> None:
         async with Driver(TurnClient(coturn, "alice", "wrong"), ("127.0.0.1", 0)) as d:
             ev = await d.wait_for(("allocated", "error", "timeout"), 10)
             assert ev.kind == "error" and ev.code == 401
+
+    asyncio.run(main())
+
+
+# -- TURN over TCP and TLS -----------------------------------------------------------------------
+def free_tcp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab_cert(tmp_path_factory):
+    need("openssl")
+    from p2plab.turn.stream import lab_certificate
+
+    return lab_certificate(tmp_path_factory.mktemp("cert"))
+
+
+@pytest.fixture(scope="module")
+def coturn_streams(tmp_path_factory, lab_cert):
+    """coturn listening on UDP+TCP (listening-port) and TLS (tls-listening-port)."""
+    cert, key = lab_cert
+    tls_port = free_tcp_port()
+    with coturn_server(tmp_path_factory.mktemp("coturn-tls"),
+                       extra=f"tls-listening-port={tls_port}\ncert={cert}\npkey={key}") as addr:
+        yield {"tcp": addr, "tls": ("127.0.0.1", tls_port)}
+
+
+@pytest.mark.parametrize("flags", [["-t"], ["-t", "-S"], ["-t", "-c"], ["-t", "-s"]], ids=" ".join)
+def test_turnutils_uclient_over_tcp_and_tls_through_p2plab(flags: list[str], coturn_streams, lab_cert) -> None:
+    """uclient over TCP (-t) and TLS (-t -S): 0 lost through p2plab and the same counts as coturn."""
+    need("turnutils_uclient", "turnutils_peer", "timeout")
+    from p2plab.turn.stream import server_ssl_context
+
+    tls = "-S" in flags
+    with turnutils_peer() as peer_port:
+        server = TurnServer({"alice": "secret"}, realm="p2plab", allowed_peers=["127.0.0.0/8"])
+        with ServerThread(server, tcp=not tls, tls=server_ssl_context(*lab_cert) if tls else None) as srv:
+            sent, received, lost, text = run_uclient(flags, (srv.tls_addr if tls else srv.tcp_addr)[1], peer_port)
+            stats = dict(srv.call(lambda: dict(server.stats)))
+        ref = run_uclient(flags, coturn_streams["tls" if tls else "tcp"][1], peer_port)
+    assert lost == 0 and sent == received > 0, text[-2000:]
+    assert (sent, received, lost) == ref[:3], (text[-1500:], ref[3][-1500:])
+    assert stats.get("relayed-to-peer", 0) >= sent and stats.get("bad-stream", 0) == 0, stats
+
+
+@pytest.mark.parametrize("transport", ["tcp", "tls"])
+def test_p2plab_turn_client_over_streams_against_coturn(transport: str, coturn_streams, lab_cert) -> None:
+    from p2plab.turn.stream import StreamDriver, client_ssl_context
+
+    addr = coturn_streams[transport]
+    ctx = client_ssl_context(lab_cert[0]) if transport == "tls" else None
+
+    async def main() -> None:
+        peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        peer.bind(("127.0.0.1", 0))
+        peer.settimeout(5)
+        P = peer.getsockname()
+        loop = asyncio.get_running_loop()
+        c = TurnClient(addr, "alice", "secret", transport=transport)
+        async with StreamDriver(c, addr, ctx) as d:
+            ev = await d.wait_for(("allocated", "error", "timeout"), 10)
+            assert ev.kind == "allocated", ev
+            d.call(c.create_permission, P)
+            assert (await d.wait_for(("permission", "error"), 10)).kind == "permission"
+            d.call(c.send_to, b"over " + transport.encode(), P)
+            data, src = await loop.run_in_executor(None, peer.recvfrom, 2048)
+            assert data == b"over " + transport.encode() and src == ev.relayed
+            peer.sendto(b"back", src)
+            assert (await d.wait_for("data", 10)).payload == b"back"
+            d.call(c.channel_bind, P)
+            assert (await d.wait_for(("channel-bound", "error"), 10)).kind == "channel-bound"
+            for size in (3, 8, 501):  # stream padding of ChannelData, both ways
+                d.call(c.send_to, b"p" * size, P)
+                data, _ = await loop.run_in_executor(None, peer.recvfrom, 2048)
+                assert data == b"p" * size
+                peer.sendto(b"q" * size, src)
+                got = await d.wait_for("data", 10)
+                assert got.payload == b"q" * size and got.channel == 0x4000
+            d.call(c.deallocate)
+            assert (await d.wait_for(("deallocated", "error"), 10)).kind == "deallocated"
+        peer.close()
 
     asyncio.run(main())

@@ -31,6 +31,7 @@ log = logging.getLogger("p2plab.aio")
 
 MAX_DATAGRAM = 65535
 BATCH = 256  # datagrams read per wake-up before letting others run
+MAX_STREAM_BUFFER = 1 << 20  # bytes queued for a slow TCP/TLS reader before messages to it are dropped
 # Don't Fragment per datagram (outbox entries with ``.df``, e.g. TURN's DONT-FRAGMENT): Linux only
 DF_SUPPORTED = sys.platform.startswith("linux")
 _IP_MTU_DISCOVER, _IP_PMTUDISC_DO = 10, 2  # from <linux/in.h>; Python's socket module lacks them
@@ -74,6 +75,8 @@ class Driver:
         self.sockets: dict[Addr, socket.socket] = {}
         self.local_addr: Addr | None = None
         self.send_errors = 0
+        # connections of stream clients (p2plab.turn.stream): destination -> asyncio StreamWriter
+        self.stream_writers: dict = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._t0 = 0.0
         self._timer: asyncio.TimerHandle | None = None
@@ -223,6 +226,9 @@ class Driver:
     def _send_outbox(self) -> None:
         for entry in self.protocol.datagrams_to_send():
             data, dest = entry[0], entry[1]
+            if getattr(dest, "transport", None) is not None:  # a TCP/TLS client (turn.stream)
+                self._send_stream(data, dest)
+                continue
             via = getattr(entry, "via", None)
             sock = self.sockets.get(via) if via else None
             if sock is None:
@@ -235,6 +241,15 @@ class Driver:
             except OSError as exc:
                 self.send_errors += 1
                 log.debug("send to %s failed: %s", fmt(dest), exc)
+
+    def _send_stream(self, data: bytes, dest) -> None:
+        writer = self.stream_writers.get(dest)
+        if writer is None or writer.is_closing() or writer.transport.get_write_buffer_size() > MAX_STREAM_BUFFER:
+            self.send_errors += 1  # gone, or a reader too slow to keep up: drop like UDP would
+            return
+        if data[:1] and 0x40 <= data[0] <= 0x7F and len(data) % 4:  # ChannelData is padded on streams
+            data = data + b"\0" * (4 - len(data) % 4)
+        writer.write(data)
 
     def _schedule_timer(self) -> None:
         at = self.protocol.next_timer()

@@ -12,6 +12,9 @@ Typical use (any driver: simulator or ``p2plab.aio``)::
     # data from the peer: event "data" with peer=(ip, port) and the bytes in ev.payload
     # (also ev.data["data"]; ``ev.data`` itself is the event's dict of details)
 
+Over TCP or TLS: ``TurnClient(server, user, password, transport="tcp")`` run by
+``p2plab.turn.stream.StreamDriver`` (no retransmissions on a reliable transport).
+
 Other events: ``refreshed`` (lifetime), ``deallocated``, ``error`` (method, code, reason),
 ``timeout`` (method). The allocation is refreshed automatically a minute before it expires.
 
@@ -65,8 +68,14 @@ class TurnClient(TransactionProtocol):
     def __init__(self, server: Addr, username: str, password: str, lifetime: int = 600,
                  rng: random.Random | None = None, software: str | None = "p2plab",
                  auto_allocate: bool = True, auto_refresh: bool = True,
-                 rto: float = RTO, rc: int = RC, rm: int = RM) -> None:
+                 rto: float = RTO, rc: int = RC, rm: int = RM, transport: str = "udp") -> None:
+        if transport not in ("udp", "tcp", "tls"):
+            raise ConfigurationError(f"transport must be 'udp', 'tcp' or 'tls'; got {transport!r}")
+        if transport != "udp" and (rto, rc, rm) == (RTO, RC, RM):
+            # reliable transport: no retransmissions, give up after Ti = 39.5 s (RFC 8489 6.2.2)
+            rto, rc, rm = 39.5, 1, 1
         super().__init__(rto, rc, rm, rng)
+        self.transport = transport
         self.server = (server[0], int(server[1]))
         # RFC 8489: USERNAME and the password are prepared with OpaqueString (RFC 8265); bad
         # characters fail here, with the character named, rather than as a 401 later

@@ -35,6 +35,9 @@ addresses are refused (403) unless ``allowed_peers`` lists a CIDR containing the
 ``max_allocations_per_user`` allocations (486 beyond). Nonces are stateless (an HMAC of their
 issue time) so junk traffic cannot fill memory.
 
+Clients may also come over TCP or TLS (``p2plab.turn.stream`` frames the byte stream and feeds
+each message here with a ``StreamClient`` address); relaying to peers is always UDP.
+
 Relay sockets are described in ``p2plab.stun.server``: ``local_addresses()`` lists the relay
 addresses in use, datagrams on them come in through ``datagram_received_on``, and outbox entries
 carry ``.via`` (the relay address to send from).
@@ -199,6 +202,21 @@ class TurnServer(MultiAddressProtocol):
         self.by_relay: dict[Addr, Allocation] = {}
         self.reservations: dict[bytes, Reservation] = {}  # token -> reserved relay address
         self._expiry_timer: float | None = None
+
+    # -- transports ---------------------------------------------------------------------------
+    def send(self, data: bytes, addr: Addr) -> None:
+        """Queue ``data`` for a client: ``addr`` keeps its type, so an answer to a TCP/TLS client
+        (a ``turn.stream.StreamClient``) goes back on its connection."""
+        dest = addr if getattr(addr, "transport", None) is not None else (addr[0], int(addr[1]))
+        self._outbox.append(Outgoing(bytes(data), dest, None))
+
+    def stream_closed(self, client: Addr) -> None:
+        """A TCP/TLS client's connection closed: its allocation goes with it (that 5-tuple can
+        never carry an answer again)."""
+        alloc = self.allocations.get(client)
+        if alloc is not None:
+            self._delete(alloc, "deleted")
+            self._schedule_expiry()
 
     # -- addresses --------------------------------------------------------------------------
     def local_addresses(self) -> set[Addr]:
