@@ -31,6 +31,7 @@ log = logging.getLogger("p2plab.aio")
 
 MAX_DATAGRAM = 65535
 BATCH = 256  # datagrams read per wake-up before letting others run
+MAIN_RCVBUF = 1 << 20  # receive buffer asked for the main socket (a busy server's; capped by rmem_max)
 MAX_STREAM_BUFFER = 1 << 20  # bytes queued for a slow TCP/TLS reader before messages to it are dropped
 # Don't Fragment per datagram (outbox entries with ``.df``, e.g. TURN's DONT-FRAGMENT): Linux only
 DF_SUPPORTED = sys.platform.startswith("linux")
@@ -94,6 +95,8 @@ class Driver:
         self._loop = asyncio.get_running_loop()
         self._t0 = self._loop.time()
         sock = _open_socket(self.requested_addr)
+        with contextlib.suppress(OSError):  # room for bursts while the process waits for a CPU
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, MAIN_RCVBUF)
         name = sock.getsockname()
         self.local_addr = (name[0], name[1])
         self._add_socket(self.local_addr, sock)
