@@ -14,6 +14,7 @@ Prints one JSON line per server and a summary:
   added_p50_ms, added_p99_ms      the same minus the direct round trip's percentile
   server_cpu_s         CPU seconds the server process used during the measurement
   rss_start_kib, rss_end_kib      the server's resident memory at the start and end of the load
+  kernel_rcvbuf_drops  UDP datagrams the kernel dropped on full receive buffers meanwhile (any socket)
   ratio_cpu            p2plab CPU / coturn CPU (the summary line)
 
 Usage: python benchmarks/turn_capacity.py [--sessions 100] [--rate 50] [--duration 20]
@@ -59,6 +60,13 @@ def proc_stats(pid: int) -> tuple[float, int]:
     rss = next(int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
                if line.startswith("VmRSS:"))
     return cpu, rss
+
+
+def udp_rcvbuf_errors() -> int:
+    """The kernel's count of UDP datagrams dropped because a socket's receive buffer was full
+    (all sockets of the machine: /proc/net/snmp, Udp RcvbufErrors)."""
+    lines = [line.split() for line in Path("/proc/net/snmp").read_text().splitlines() if line.startswith("Udp:")]
+    return int(dict(zip(lines[0][1:], lines[1][1:]))["RcvbufErrors"])
 
 
 def wait_udp(port: int, timeout: float = 30.0) -> None:
@@ -168,13 +176,15 @@ async def measure_turn(server: tuple[str, int], peer: tuple[str, int], sessions:
         channel = d.protocol.channels[peer]
         fns.append(lambda data, sock=sock, channel=channel: sock.sendto(ChannelData(channel, data).encode(), server))
     cpu0, rss0 = proc_stats(pid)
+    drops0 = udp_rcvbuf_errors()
     sent = await load(fns, rate, duration, rtts)
     cpu1, rss1 = proc_stats(pid)
+    drops = udp_rcvbuf_errors() - drops0
     for d in drivers:
         d.close()
     return {"sent": sent, "delivered": round(len(rtts) / sent, 5), "rtt_p50_ms": percentile(rtts, 0.5) * 1e3,
             "rtt_p99_ms": percentile(rtts, 0.99) * 1e3, "server_cpu_s": round(cpu1 - cpu0, 2),
-            "rss_start_kib": rss0, "rss_end_kib": rss1}
+            "rss_start_kib": rss0, "rss_end_kib": rss1, "kernel_rcvbuf_drops": drops}
 
 
 async def measure_direct(peer: tuple[str, int], sessions: int, rate: float, duration: float) -> dict:
