@@ -301,3 +301,82 @@ def test_p2plab_turn_client_over_streams_against_coturn(transport: str, coturn_s
         peer.close()
 
     asyncio.run(main())
+
+
+# -- IPv6 relays (REQUESTED-ADDRESS-FAMILY) ----------------------------------------------------------
+@pytest.fixture(scope="module")
+def coturn_ipv6_relay(tmp_path_factory):
+    with coturn_server(tmp_path_factory.mktemp("coturn6"), extra="no-tcp\nno-tls\nrelay-ip=::1") as addr:
+        yield addr
+
+
+def test_turnutils_uclient_ipv6_relay_through_p2plab(coturn_ipv6_relay) -> None:
+    """uclient -x asks for an IPv6 relay (an IPv4 client, an IPv6 peer on ::1)."""
+    need("turnutils_uclient", "turnutils_peer", "timeout")
+    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+        s.bind(("::1", 0))
+        peer_port = s.getsockname()[1]
+    peer = subprocess.Popen(["turnutils_peer", "-p", str(peer_port), "-L", "::1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.3)
+        flags = ["-x"]
+
+        def run(server_port: int) -> tuple[int, int, int, str]:
+            out = subprocess.run(
+                ["timeout", "40", "turnutils_uclient", *flags, "-n", "30", "-l", "120", "-u", "alice", "-w",
+                 "secret", "-e", "::1", "-r", str(peer_port), "-L", "127.0.0.1", "-p", str(server_port),
+                 "127.0.0.1"], capture_output=True, text=True)
+            text = out.stdout + out.stderr
+            assert out.returncode == 0, text[-3000:]
+            totals = re.findall(r"tot_send_msgs=(\d+), tot_recv_msgs=(\d+)\n", text)
+            lost = re.search(r"Total lost packets (\d+)", text)
+            return int(totals[-1][0]), int(totals[-1][1]), int(lost.group(1)), text
+
+        server = TurnServer({"alice": "secret"}, allowed_peers=["127.0.0.0/8", "::1/128"], relay_ip6="::1")
+        with ServerThread(server) as srv:
+            sent, received, lost, text = run(srv.addr[1])
+            relays = [ev.relay for ev in srv.driver.events if ev.kind == "allocated"]
+        ref = run(coturn_ipv6_relay[1])
+    finally:
+        peer.kill()
+        peer.wait()
+    assert lost == 0 and sent == received > 0, text[-2000:]
+    assert (sent, received, lost) == ref[:3], (text[-1500:], ref[3][-1500:])
+    assert relays and all(r[0] == "::1" for r in relays), relays
+
+
+@pytest.mark.parametrize("which", ["p2plab", "coturn"])
+def test_p2plab_client_asks_for_an_ipv6_relay(which: str, coturn_ipv6_relay) -> None:
+    async def main(addr) -> None:
+        peer = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        peer.bind(("::1", 0))
+        peer.settimeout(5)
+        P = peer.getsockname()[:2]
+        loop = asyncio.get_running_loop()
+        c = TurnClient(addr, "alice", "secret", family=6)
+        async with Driver(c, ("127.0.0.1", 0)) as d:
+            ev = await d.wait_for(("allocated", "error", "timeout"), 10)
+            assert ev.kind == "allocated" and ev.relayed[0] == "::1", ev
+            d.call(c.create_permission, P)
+            assert (await d.wait_for(("permission", "error"), 10)).kind == "permission"
+            d.call(c.send_to, b"to an IPv6 peer", P)
+            data, src = await loop.run_in_executor(None, peer.recvfrom, 2048)
+            assert data == b"to an IPv6 peer" and src[:2] == ev.relayed
+            peer.sendto(b"back over IPv6", src[:2])
+            assert (await d.wait_for("data", 10)).payload == b"back over IPv6"
+        peer.close()
+
+    if which == "coturn":
+        asyncio.run(main(coturn_ipv6_relay))
+    else:
+        server = TurnServer({"alice": "secret"}, allowed_peers=["::1/128"], relay_ip6="::1")
+        with ServerThread(server) as srv:
+            asyncio.run(main(srv.addr))
+        without = TurnServer({"alice": "secret"})
+        with ServerThread(without) as srv:
+            async def refused() -> None:
+                async with Driver(TurnClient(srv.addr, "alice", "secret", family=6), ("127.0.0.1", 0)) as d:
+                    ev = await d.wait_for(("allocated", "error", "timeout"), 10)
+                    assert ev.kind == "error" and ev.code == 440 and "no IPv6 relay address" in ev.reason
+            asyncio.run(refused())

@@ -12,6 +12,7 @@ Typical use (any driver: simulator or ``p2plab.aio``)::
     # data from the peer: event "data" with peer=(ip, port) and the bytes in ev.payload
     # (also ev.data["data"]; ``ev.data`` itself is the event's dict of details)
 
+An IPv6 relay: ``TurnClient(..., family=6)`` (REQUESTED-ADDRESS-FAMILY; 440 if the server has none).
 Over TCP or TLS: ``TurnClient(server, user, password, transport="tcp")`` run by
 ``p2plab.turn.stream.StreamDriver`` (no retransmissions on a reliable transport).
 
@@ -41,12 +42,15 @@ from ..stun.message import (
     DATA,
     DATA_ATTR,
     ERROR,
+    FAMILY_IPV4,
+    FAMILY_IPV6,
     INDICATION,
     LIFETIME,
     NONCE,
     REALM,
     REFRESH,
     REQUEST,
+    REQUESTED_ADDRESS_FAMILY,
     REQUESTED_TRANSPORT,
     SEND,
     SOFTWARE,
@@ -68,14 +72,18 @@ class TurnClient(TransactionProtocol):
     def __init__(self, server: Addr, username: str, password: str, lifetime: int = 600,
                  rng: random.Random | None = None, software: str | None = "p2plab",
                  auto_allocate: bool = True, auto_refresh: bool = True,
-                 rto: float = RTO, rc: int = RC, rm: int = RM, transport: str = "udp") -> None:
+                 rto: float = RTO, rc: int = RC, rm: int = RM, transport: str = "udp",
+                 family: int | None = None) -> None:
         if transport not in ("udp", "tcp", "tls"):
             raise ConfigurationError(f"transport must be 'udp', 'tcp' or 'tls'; got {transport!r}")
         if transport != "udp" and (rto, rc, rm) == (RTO, RC, RM):
             # reliable transport: no retransmissions, give up after Ti = 39.5 s (RFC 8489 6.2.2)
             rto, rc, rm = 39.5, 1, 1
+        if family not in (None, 4, 6):
+            raise ConfigurationError(f"family must be 4 or 6 (the relay's IP version) or None; got {family!r}")
         super().__init__(rto, rc, rm, rng)
         self.transport = transport
+        self.family = family
         self.server = (server[0], int(server[1]))
         # RFC 8489: USERNAME and the password are prepared with OpaqueString (RFC 8265); bad
         # characters fail here, with the character named, rather than as a 401 later
@@ -114,8 +122,11 @@ class TurnClient(TransactionProtocol):
         return self.send_request(req, self.server, key=key, attrs=attrs, retries=retries, **context)
 
     def allocate(self) -> Transaction:
-        """Ask for a relay address (UDP)."""
-        return self._request(ALLOCATE, [(REQUESTED_TRANSPORT, 17), (LIFETIME, self.lifetime)])
+        """Ask for a relay address (UDP); with ``family=6`` an IPv6 one (REQUESTED-ADDRESS-FAMILY)."""
+        attrs = [(REQUESTED_TRANSPORT, 17), (LIFETIME, self.lifetime)]
+        if self.family is not None:
+            attrs.append((REQUESTED_ADDRESS_FAMILY, FAMILY_IPV4 if self.family == 4 else FAMILY_IPV6))
+        return self._request(ALLOCATE, attrs)
 
     def refresh(self, lifetime: int | None = None) -> Transaction:
         """Extend the allocation (``lifetime=0`` deletes it)."""
