@@ -47,6 +47,7 @@ from ..stun.message import HEADER_LEN, MAGIC_COOKIE
 log = logging.getLogger("p2plab.turn.stream")
 
 FRAME_TIMEOUT = 10.0  # seconds a connection may take to finish a message it started
+IDLE_TIMEOUT = 3660.0  # silent longer than the longest allocation lifetime (+1 min): the client is gone
 _COOKIE = struct.pack("!I", MAGIC_COOKIE)
 
 
@@ -138,9 +139,11 @@ class StreamFramer:
 
 # -- server side ------------------------------------------------------------------------------------
 async def serve_streams(driver: Driver, host: str, port: int, ssl_context: ssl.SSLContext | None = None,
-                        frame_timeout: float = FRAME_TIMEOUT, idle_timeout: float | None = None) -> asyncio.Server:
+                        frame_timeout: float = FRAME_TIMEOUT, idle_timeout: float | None = IDLE_TIMEOUT) -> asyncio.Server:
     """Listen for TURN clients over TCP (or TLS with ``ssl_context``) on ``host:port`` and feed
-    their messages to ``driver``'s protocol (a started ``aio.Driver``). Returns the asyncio server
+    their messages to ``driver``'s protocol (a started ``aio.Driver``). A connection is closed when
+    a message stays unfinished for ``frame_timeout`` s (or nothing at all arrives in that time),
+    and when it is silent for ``idle_timeout`` s (None: never). Returns the asyncio server
     (``server.sockets[0].getsockname()`` is the bound address; ``server.close()`` stops it)."""
     transport = "tls" if ssl_context is not None else "tcp"
     writers = driver.stream_writers
