@@ -210,7 +210,12 @@ def main() -> int:
     ap.add_argument("--sessions", type=int, default=100)
     ap.add_argument("--rate", type=float, default=50.0, help="datagrams per second per session")
     ap.add_argument("--duration", type=float, default=20.0, help="seconds of load per server")
+    ap.add_argument("--servers", default="p2plab,coturn", help="which servers to measure (default both)")
     args = ap.parse_args()
+    chosen = [n.strip() for n in args.servers.split(",")]
+    if not set(chosen) <= {"p2plab", "coturn"} or not chosen:
+        print("error: --servers takes p2plab, coturn or both (comma-separated)", file=sys.stderr)
+        return 2
     for tool in ("turnserver", "turnutils_peer"):
         if shutil.which(tool) is None:
             print(f"error: {tool} is missing (apt-get install coturn)", file=sys.stderr)
@@ -223,8 +228,10 @@ def main() -> int:
     try:
         time.sleep(0.3)
         with tempfile.TemporaryDirectory() as tmp:
-            for name, start in (("p2plab", lambda p: start_p2plab(p, args.sessions)),
-                                ("coturn", lambda p: start_coturn(p, Path(tmp)))):
+            starters = {"p2plab": lambda p: start_p2plab(p, args.sessions),
+                        "coturn": lambda p: start_coturn(p, Path(tmp))}
+            for name in chosen:
+                start = starters[name]
                 # the direct baseline right before each server: the machine's load changes over time
                 direct = asyncio.run(measure_direct(peer, args.sessions, args.rate, args.duration))
                 print(json.dumps({"server": f"none (direct, before {name})", "loadavg": os.getloadavg()[0],
@@ -250,6 +257,8 @@ def main() -> int:
     finally:
         peer_proc.kill()
         peer_proc.wait()
+    if len(results) < 2:
+        return 0
     p, c = results["p2plab"], results["coturn"]
     print(json.dumps({"summary": f"{args.sessions} sessions x {args.rate:g}/s for {args.duration:g} s",
                       "ratio_cpu": round(p["server_cpu_s"] / max(c["server_cpu_s"], 0.01), 2),
