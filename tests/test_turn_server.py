@@ -452,6 +452,7 @@ def test_quota_error_names_the_quota_and_how_to_raise_it() -> None:
     assert allocate(s, src=("10.0.0.2", 1)).cls == m.SUCCESS
     code, reason = allocate(s, src=("10.0.0.2", 2)).error
     assert code == 486 and "quota is 1" in reason and "--max-allocations" in reason
+    assert len(reason) < 128  # RFC 8489 section 14.8
 
 
 def test_expired_allocation_frees_quota_and_port() -> None:

@@ -360,6 +360,7 @@ class TurnServer(MultiAddressProtocol):
         self.stats[f"error-{code}"] += 1
         if reason:
             log.info("%s from %s: %d %s", req.method_name, fmt(addr), code, reason)
+            reason = reason[:127]  # RFC 8489 section 14.8: fewer than 128 characters
         self._reply(req.error_response(code, reason, attributes), addr, key)
 
     def _lifetime(self, req: StunMessage) -> float:
@@ -430,10 +431,12 @@ class TurnServer(MultiAddressProtocol):
             return
         held = sum(1 for a in self.allocations.values() if a.username == username)
         if held >= self.max_per_user:
-            self._error(req, addr, key, 486, f"Allocation Quota Reached: user {username!r} holds {held} "
-                        f"allocations, the per-user quota is {self.max_per_user} (raise it with "
-                        "max_allocations_per_user / turn-server --max-allocations N; unused allocations "
-                        "expire after their lifetime, or delete them with Refresh LIFETIME=0)")
+            log.info("user %r holds %d allocations, the per-user quota is %d: raise it with "
+                     "max_allocations_per_user / turn-server --max-allocations N; unused allocations expire "
+                     "after their lifetime, or clients delete them with Refresh LIFETIME=0", username, held,
+                     self.max_per_user)
+            self._error(req, addr, key, 486, f"Allocation Quota Reached: {username[:20]!r} has {held}, "
+                        f"quota is {self.max_per_user} (raise: --max-allocations)")
             return
         if len(self.allocations) >= self.max_allocations:
             self._error(req, addr, key, 508, f"Insufficient Capacity: the server holds its maximum of "
