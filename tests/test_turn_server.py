@@ -463,3 +463,19 @@ def test_expired_allocation_frees_quota_and_port() -> None:
     s.handle_timer(600.0)
     assert s.allocations == {} and relay not in s.local_addresses()
     assert allocate(s, src=("10.0.0.2", 2), now=600.5).cls == m.SUCCESS
+
+
+def test_client_options_are_checked() -> None:
+    from p2plab.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="transport must be 'udp', 'tcp' or 'tls'"):
+        TurnClient(S, "alice", "secret", transport="sctp")
+    with pytest.raises(ConfigurationError, match="family must be 4 or 6"):
+        TurnClient(S, "alice", "secret", family=5)
+    c = TurnClient(S, "alice", "secret", transport="tcp", family=6, auto_allocate=False)
+    assert (c.rc, c.rm) == (1, 1)  # no retransmissions on a reliable transport (RFC 8489 6.2.2)
+    c.start(0.0, C)
+    c.allocate()
+    (data, _), = c.datagrams_to_send()
+    assert StunMessage.decode(data).get("REQUESTED-ADDRESS-FAMILY") == 2
+    assert c.next_timer() == pytest.approx(39.5)  # Ti, then give up
