@@ -113,3 +113,28 @@ def test_driver_deletes_the_allocation_when_the_code_inside_fails() -> None:
                 asyncio.run(asyncio.sleep(0.02))
             assert srv.call(lambda: len(server.allocations)) == 0
         assert srv.call(lambda: server.stats["error-486"]) == 0
+
+
+def test_permissions_and_channels_are_kept_alive_while_the_allocation_lives() -> None:
+    """Permissions last 300 s on the server: the client refreshes them (and its channel bindings)
+    so relaying keeps working for as long as the allocation does - and stops refreshing on close."""
+    s, c = make()
+    wire(s, c, 0.0)
+    peer_a, peer_b = ("203.0.113.9", 7000), ("203.0.113.10", 7000)
+    c.create_permission(peer_a)
+    c.channel_bind(peer_b)
+    wire(s, c, 0.0)
+    assert [e.kind for e in c.events()] == ["allocated", "permission", "channel-bound"]
+    t = 0.0
+    while t < 1000.0:
+        t = c.next_timer()
+        c.handle_timer(t)
+        wire(s, c, t)
+    relay = c.relayed
+    for peer in (peer_a, peer_b):  # both still let through by the server after 1,000 s
+        s.datagram_received_on(b"late", peer, relay, t)
+        assert s.datagrams_to_send(), f"{peer} lost its permission"
+    assert [e.kind for e in c.events() if e.kind != "refreshed"] == []  # refreshes are quiet
+    c.close()
+    wire(s, c, t + 1)
+    assert c.next_timer() is None and s.allocations == {}

@@ -17,7 +17,9 @@ Over TCP or TLS: ``TurnClient(server, user, password, transport="tcp")`` run by
 ``p2plab.turn.stream.StreamDriver`` (no retransmissions on a reliable transport).
 
 Other events: ``refreshed`` (lifetime), ``deallocated``, ``error`` (method, code, reason),
-``timeout`` (method). The allocation is refreshed automatically a minute before it expires.
+``timeout`` (method). The allocation is refreshed automatically a minute before it expires, and
+so are permissions (they last 300 s) and channel bindings (re-bound every 240 s, which also keeps
+their permission), as long as the allocation lives; ``auto_refresh=False`` turns all that off.
 
 Cleaning up: ``c.close()`` (or ``c.deallocate()``) sends Refresh with LIFETIME 0 so the server
 frees the relay port and the user's quota at once; an Allocate still in flight is deleted as soon
@@ -65,6 +67,8 @@ from ..stun.message import (
 )
 from ..stun.precis import opaque_string
 
+BINDING_REFRESH = 240.0  # permissions last 300 s (RFC 8656 section 9): refresh a minute early
+
 
 class TurnClient(TransactionProtocol):
     """Talks to one TURN server with long-term credentials ``username``/``password``."""
@@ -104,6 +108,7 @@ class TurnClient(TransactionProtocol):
         self.channel_peers: dict[int, Addr] = {}
         self._next_channel = CHANNEL_MIN
         self.closed = False
+        self._permitted: dict[str, Addr] = {}  # peer IP -> a peer address, for refreshing
 
     # -- requests -----------------------------------------------------------------------------
     def start(self, now: float, local_addr: Addr | None = None) -> None:
@@ -132,9 +137,17 @@ class TurnClient(TransactionProtocol):
         """Extend the allocation (``lifetime=0`` deletes it)."""
         return self._request(REFRESH, [(LIFETIME, self.lifetime if lifetime is None else lifetime)])
 
+    def _forget_bindings(self) -> None:
+        for ip in self._permitted:
+            self.cancel_timers(f"perm:{ip}")
+        for channel in self.channel_peers:
+            self.cancel_timers(f"chan:{channel}")
+        self._permitted.clear()
+
     def deallocate(self) -> Transaction | None:
         """Delete the allocation now (Refresh LIFETIME=0); None when there is none."""
         self.cancel_timers("refresh")
+        self._forget_bindings()
         if self.relayed is None or self.key is None:
             return None
         return self.refresh(0)
@@ -213,6 +226,7 @@ class TurnClient(TransactionProtocol):
             # the server no longer has our allocation (it expired or was deleted)
             self.relayed, self.expires = None, None
             self.cancel_timers("refresh")
+            self._forget_bindings()
         if code in (401, 438) and msg.get(NONCE) and retries < 2:
             if code == 401 and self.key is not None and tx.key is not None and msg.get(REALM) == self.realm:
                 pass  # credentials were used and rejected: do not loop
@@ -246,17 +260,31 @@ class TurnClient(TransactionProtocol):
                 self.relayed = None
                 self.expires = None
                 self.cancel_timers("refresh")
+                self._forget_bindings()
                 self.emit("deallocated")
             else:
                 self._set_expiry(lifetime)
                 self.emit("refreshed", lifetime=lifetime)
         elif method == CREATE_PERMISSION:
-            self.emit("permission", peers=list(tx.context.get("peers", ())))
+            peers = list(tx.context.get("peers", ()))
+            for peer in peers:
+                self._keep(f"perm:{peer[0]}")
+                self._permitted[peer[0]] = (peer[0], int(peer[1]))
+            if not tx.context.get("auto"):
+                self.emit("permission", peers=peers)
         elif method == CHANNEL_BIND:
             peer, channel = tx.context["peer"], tx.context["channel"]
             self.channels[peer] = channel
             self.channel_peers[channel] = peer
-            self.emit("channel-bound", peer=peer, channel=channel)
+            self._keep(f"chan:{channel}")
+            if not tx.context.get("auto"):
+                self.emit("channel-bound", peer=peer, channel=channel)
+
+    def _keep(self, timer: str) -> None:
+        """(Re)arm the refresh of a permission or channel binding."""
+        if self.auto_refresh and self.relayed is not None and not self.closed:
+            self.cancel_timers(timer)
+            self.set_timer(self.now + BINDING_REFRESH, timer)
 
     def _set_expiry(self, lifetime: int) -> None:
         self.expires = self.now + lifetime
@@ -268,6 +296,18 @@ class TurnClient(TransactionProtocol):
         if name == "refresh":
             if self.relayed is not None and not self.closed:
                 self.refresh()
+            return
+        if name.startswith(("perm:", "chan:")):
+            if self.relayed is None or self.closed:
+                return
+            if name.startswith("perm:") and name[5:] in self._permitted:
+                peer = self._permitted[name[5:]]
+                self._request(CREATE_PERMISSION, [(XOR_PEER_ADDRESS, peer)], peers=(peer,), auto=True)
+            elif name.startswith("chan:") and int(name[5:]) in self.channel_peers:
+                channel = int(name[5:])
+                peer = self.channel_peers[channel]
+                self._request(CHANNEL_BIND, [(CHANNEL_NUMBER, channel), (XOR_PEER_ADDRESS, peer)],
+                              peer=peer, channel=channel, auto=True)
             return
         super().on_timer(name, now)
 
