@@ -19,9 +19,15 @@ def free_port(ip: str = "127.0.0.1") -> int:
 class ServerThread:
     """``with ServerThread(StunServer()) as srv: srv.addr`` - a real server on 127.0.0.1."""
 
-    def __init__(self, protocol, host: str = "127.0.0.1") -> None:
+    def __init__(self, protocol, host: str = "127.0.0.1", tcp: bool = False, tls=None,
+                 frame_timeout: float = 10.0) -> None:
+        """``tcp=True`` also listens for TURN over TCP (``tcp_addr``); ``tls`` (an ssl context)
+        for TURN over TLS (``tls_addr``) - see p2plab.turn.stream."""
         self.protocol = protocol
         self.host = host
+        self.tcp, self.tls, self.frame_timeout = tcp, tls, frame_timeout
+        self.tcp_addr: tuple[str, int] | None = None
+        self.tls_addr: tuple[str, int] | None = None
         self.addr: tuple[str, int] | None = None
         self.driver: Driver | None = None
         self._ready = threading.Event()
@@ -33,9 +39,22 @@ class ServerThread:
             self._loop = asyncio.get_running_loop()
             self.driver = Driver(self.protocol, (self.host, 0))
             self.addr = await self.driver.start()
+            listeners = []
+            if self.tcp or self.tls:
+                from p2plab.turn.stream import serve_streams
+
+                if self.tcp:
+                    listeners.append(await serve_streams(self.driver, self.host, 0, frame_timeout=self.frame_timeout))
+                    self.tcp_addr = listeners[-1].sockets[0].getsockname()[:2]
+                if self.tls:
+                    listeners.append(await serve_streams(self.driver, self.host, 0, self.tls,
+                                                         frame_timeout=self.frame_timeout))
+                    self.tls_addr = listeners[-1].sockets[0].getsockname()[:2]
             self._stop = asyncio.Event()
             self._ready.set()
             await self._stop.wait()
+            for listener in listeners:
+                listener.close()
             self.driver.close()
 
         asyncio.run(main())

@@ -45,6 +45,11 @@ def corpus(rng: random.Random) -> list[bytes]:
             ("CHANNEL-NUMBER", 0x4000), ("XOR-PEER-ADDRESS", peer)]).encode(key=key),
         StunMessage(m.SEND, m.INDICATION, rng=rng, attributes=[("XOR-PEER-ADDRESS", peer), ("DATA", b"x" * 40)]).encode(),
         ChannelData(0x4000, b"y" * 30).encode(),
+        ChannelData(0x7ABC, b"z" * 30, rfc5766=True).encode(),
+        StunMessage(m.ALLOCATE, m.REQUEST, rng=rng, attributes=[
+            ("REQUESTED-TRANSPORT", 17), ("EVEN-PORT", 0x80), ("RESERVATION-TOKEN", b"12345678"),
+            ("REQUESTED-ADDRESS-FAMILY", 2), ("ADDITIONAL-ADDRESS-FAMILY", 2), ("DONT-FRAGMENT", None),
+            ("USERNAME", "alice"), ("REALM", "p2plab"), ("NONCE", "0-abc")]).encode(key=key, fingerprint=True),
     ]
 
 

@@ -154,7 +154,7 @@ def test_channels() -> None:
     allocate(s)
     relay = relay_of(s)
     assert authed(m.CHANNEL_BIND, s, [("CHANNEL-NUMBER", 0x3FFF), ("XOR-PEER-ADDRESS", PEER)]).error[0] == 400
-    assert authed(m.CHANNEL_BIND, s, [("CHANNEL-NUMBER", 0x5000), ("XOR-PEER-ADDRESS", PEER)]).error[0] == 400
+    assert authed(m.CHANNEL_BIND, s, [("CHANNEL-NUMBER", 0x8000), ("XOR-PEER-ADDRESS", PEER)]).error[0] == 400
     assert authed(m.CHANNEL_BIND, s, [("CHANNEL-NUMBER", 0x4001), ("XOR-PEER-ADDRESS", PEER)]).cls == m.SUCCESS
     # same channel to another peer, or same peer on another channel: 400
     assert authed(m.CHANNEL_BIND, s, [("CHANNEL-NUMBER", 0x4001),
@@ -202,8 +202,8 @@ def test_other_users_cannot_refresh() -> None:
 
 def test_unknown_comprehension_required_attribute_420() -> None:
     s = server()
-    resp = authed(m.ALLOCATE, s, [("REQUESTED-TRANSPORT", 17), (0x0022, b"tokentok")])
-    assert resp.error[0] == 420 and 0x0022 in resp.get("UNKNOWN-ATTRIBUTES")
+    resp = authed(m.ALLOCATE, s, [("REQUESTED-TRANSPORT", 17), (0x7FF0, b"whatever")])
+    assert resp.error[0] == 420 and 0x7FF0 in resp.get("UNKNOWN-ATTRIBUTES")
 
 
 def test_reserve_port_hook_is_used() -> None:
@@ -256,11 +256,12 @@ def test_client_and_server_in_memory() -> None:
     pump(0.5)
     evs = c.events()
     assert [e.kind for e in evs] == ["permission", "channel-bound", "data"] and evs[-1].data["data"] == b"three"
-    # the client refreshes by itself before the 600 s lifetime runs out
+    # the client refreshes by itself before the 600 s lifetime runs out (and its permission and
+    # channel before their 300 s, quietly)
     t = c.next_timer()
-    assert t is not None and t < 600
-    c.handle_timer(t)
-    pump(t)
+    assert t is not None and t < 300
+    c.handle_timer(545.0)
+    pump(545.0)
     assert [e.kind for e in c.events()] == ["refreshed"]
 
 
@@ -294,3 +295,188 @@ def test_client_reports_wrong_password() -> None:
             c.datagram_received(data, S, 0.0)
     (ev,) = c.events()
     assert ev.kind == "error" and ev.code == 401
+
+
+# -- Allocate options (RFC 8656 section 7.2) -------------------------------------------------------
+def alloc_with(s: TurnServer, attrs: list, src=C, now: float = 0.0) -> StunMessage:
+    return authed(m.ALLOCATE, s, [("REQUESTED-TRANSPORT", 17)] + attrs, src=src, now=now)
+
+
+def test_even_port_with_r_bit_reserves_the_next_port_and_returns_a_token() -> None:
+    s = server()
+    resp = alloc_with(s, [("EVEN-PORT", 0x80)])
+    ip, port = resp.get("XOR-RELAYED-ADDRESS")
+    token = resp.get("RESERVATION-TOKEN")
+    assert resp.cls == m.SUCCESS and port % 2 == 0 and len(token) == 8
+    assert s.local_addresses() == {(ip, port), (ip, port + 1)}  # N+1 held open
+    # the RTCP allocation, from another client port, takes the reserved N+1
+    second = alloc_with(s, [("RESERVATION-TOKEN", token)], src=("10.0.0.2", 5001))
+    assert second.cls == m.SUCCESS and second.get("XOR-RELAYED-ADDRESS") == (ip, port + 1)
+    assert second.get("RESERVATION-TOKEN") is None
+    # a token is good once
+    again = alloc_with(s, [("RESERVATION-TOKEN", token)], src=("10.0.0.2", 5002))
+    assert again.error[0] == 508 and "RESERVATION-TOKEN" in again.error[1]
+
+
+def test_even_port_without_r_bit_gives_an_even_port_and_no_token() -> None:
+    s = server()
+    for i in range(10):
+        resp = alloc_with(s, [("EVEN-PORT", 0)], src=("10.0.0.2", 6000 + i))
+        assert resp.get("XOR-RELAYED-ADDRESS")[1] % 2 == 0 and resp.get("RESERVATION-TOKEN") is None
+    assert len(s.local_addresses()) == 10
+
+
+def test_reservation_token_errors() -> None:
+    s = server()
+    assert alloc_with(s, [("RESERVATION-TOKEN", b"12345678")]).error[0] == 508
+    token = alloc_with(s, [("EVEN-PORT", 0x80)], src=("10.0.0.2", 1)).get("RESERVATION-TOKEN")
+    for extra in [("EVEN-PORT", 0), ("REQUESTED-ADDRESS-FAMILY", 1), ("ADDITIONAL-ADDRESS-FAMILY", 2)]:
+        resp = alloc_with(s, [("RESERVATION-TOKEN", token), extra], src=("10.0.0.2", 2))
+        assert resp.error[0] == 400 and "RESERVATION-TOKEN cannot be combined" in resp.error[1]
+    assert alloc_with(s, [("EVEN-PORT", 0x80), ("ADDITIONAL-ADDRESS-FAMILY", 2)], src=("10.0.0.2", 3)).error[0] == 400
+
+
+def test_reservation_expires_after_30_s_and_frees_the_port() -> None:
+    s = server()
+    resp = alloc_with(s, [("EVEN-PORT", 0x80)])
+    ip, port = resp.get("XOR-RELAYED-ADDRESS")
+    token = resp.get("RESERVATION-TOKEN")
+    assert s.next_timer() == pytest.approx(30.0)
+    s.handle_timer(30.0)
+    assert s.reservations == {} and s.local_addresses() == {(ip, port)}
+    late = alloc_with(s, [("RESERVATION-TOKEN", token)], src=("10.0.0.2", 7), now=30.5)
+    assert late.error[0] == 508
+
+
+def test_datagrams_to_a_reserved_port_are_dropped_not_taken_for_client_traffic() -> None:
+    s = server()
+    resp = alloc_with(s, [("EVEN-PORT", 0x80)])
+    ip, port = resp.get("XOR-RELAYED-ADDRESS")
+    frame = StunMessage(m.ALLOCATE, m.REQUEST, attributes=[("REQUESTED-TRANSPORT", 17)]).encode()
+    s.datagram_received_on(frame, PEER, (ip, port + 1), 1.0)
+    assert s.datagrams_to_send() == [] and s.stats["dropped"] == 1
+
+
+def test_requested_address_family() -> None:
+    s = server()
+    resp = alloc_with(s, [("REQUESTED-ADDRESS-FAMILY", 2)])
+    assert resp.error[0] == 440 and "no IPv6 relay address" in resp.error[1]
+    assert alloc_with(s, [("REQUESTED-ADDRESS-FAMILY", 7)]).error[0] == 440
+    assert alloc_with(s, [("REQUESTED-ADDRESS-FAMILY", 1)]).get("XOR-RELAYED-ADDRESS")[0] == S[0]
+    s6 = server(relay_ip6="2001:db8::1")
+    relay = alloc_with(s6, [("REQUESTED-ADDRESS-FAMILY", 2)]).get("XOR-RELAYED-ADDRESS")
+    assert relay[0] == "2001:db8::1"
+    # an IPv6 relay only talks to IPv6 peers: 443 for an IPv4 one
+    assert authed(m.CREATE_PERMISSION, s6, [("XOR-PEER-ADDRESS", PEER)]).error[0] == 443
+    assert authed(m.CREATE_PERMISSION, s6, [("XOR-PEER-ADDRESS", ("2001:db8::9", 5))]).cls == m.SUCCESS
+    # Refresh naming the other family: 443
+    assert authed(m.REFRESH, s6, [("REQUESTED-ADDRESS-FAMILY", 1)]).error[0] == 443
+
+
+def test_ipv6_only_server_needs_requested_address_family() -> None:
+    s = TurnServer({"alice": "secret"}, rng=random.Random(1))
+    s.start(0.0, ("2001:db8::1", 3478))
+    resp = alloc_with(s, [])
+    assert resp.error[0] == 440 and "REQUESTED-ADDRESS-FAMILY" in resp.error[1]
+    assert alloc_with(s, [("REQUESTED-ADDRESS-FAMILY", 2)]).get("XOR-RELAYED-ADDRESS")[0] == "2001:db8::1"
+
+
+def test_additional_address_family_dual_allocation() -> None:
+    s = server(relay_ip6="2001:db8::1")
+    resp = alloc_with(s, [("ADDITIONAL-ADDRESS-FAMILY", 2)])
+    v4, v6 = resp.get_all("XOR-RELAYED-ADDRESS")
+    assert v4[0] == S[0] and v6[0] == "2001:db8::1" and s.local_addresses() == {v4, v6}
+    peer6 = ("2001:db8::9", 5)
+    assert authed(m.CREATE_PERMISSION, s, [("XOR-PEER-ADDRESS", PEER), ("XOR-PEER-ADDRESS", peer6)]).cls == m.SUCCESS
+    send = StunMessage(m.SEND, m.INDICATION, attributes=[("XOR-PEER-ADDRESS", peer6), ("DATA", b"v6")])
+    s.datagram_received(send.encode(), C, 1.0)
+    (out,) = s.datagrams_to_send()
+    assert tuple(out) == (b"v6", peer6) and out.via == v6
+    # Refresh LIFETIME=0 with a family deletes only that relay
+    assert authed(m.REFRESH, s, [("LIFETIME", 0), ("REQUESTED-ADDRESS-FAMILY", 2)]).cls == m.SUCCESS
+    assert s.local_addresses() == {v4}
+    # errors: both family attributes, or an additional IPv4
+    assert alloc_with(s, [("ADDITIONAL-ADDRESS-FAMILY", 1)], src=("10.0.0.2", 9)).error[0] == 400
+    assert alloc_with(s, [("ADDITIONAL-ADDRESS-FAMILY", 2), ("REQUESTED-ADDRESS-FAMILY", 1)],
+                      src=("10.0.0.2", 9)).error[0] == 400
+
+
+def test_additional_address_family_without_ipv6_is_a_partial_success() -> None:
+    s = server()
+    resp = alloc_with(s, [("ADDITIONAL-ADDRESS-FAMILY", 2)])
+    assert resp.cls == m.SUCCESS and len(resp.get_all("XOR-RELAYED-ADDRESS")) == 1
+    assert resp.get("ADDRESS-ERROR-CODE") == (2, 440, "Address Family not Supported")
+
+
+def test_dont_fragment() -> None:
+    s = server()
+    assert alloc_with(s, [("DONT-FRAGMENT", None)]).cls == m.SUCCESS
+    authed(m.CREATE_PERMISSION, s, [("XOR-PEER-ADDRESS", PEER)])
+    for df in (True, False):
+        attrs = [("XOR-PEER-ADDRESS", PEER), ("DATA", b"x")] + ([("DONT-FRAGMENT", None)] if df else [])
+        s.datagram_received(StunMessage(m.SEND, m.INDICATION, attributes=attrs).encode(), C, 1.0)
+        (out,) = s.datagrams_to_send()
+        assert tuple(out) == (b"x", PEER) and getattr(out, "df", False) is df
+    # a server that cannot set DF treats the attribute as unknown (RFC 8656 section 7.2 step 4)
+    s2 = server()
+    s2.can_dont_fragment = False
+    resp = alloc_with(s2, [("DONT-FRAGMENT", None)])
+    assert resp.error[0] == 420 and resp.get("UNKNOWN-ATTRIBUTES") == (0x001A,)
+
+
+def test_software_in_every_response() -> None:
+    s = server()
+    assert allocate(s).get("SOFTWARE") == "p2plab"
+    assert authed(m.REFRESH, s, [("LIFETIME", 600)]).get("SOFTWARE") == "p2plab"
+    assert alloc_with(s, [], src=("10.0.0.2", 3)).get("SOFTWARE") == "p2plab"
+
+
+def test_rfc5766_channel_numbers_are_accepted_for_compatibility() -> None:
+    s = server()
+    allocate(s)
+    relay = relay_of(s)
+    assert authed(m.CHANNEL_BIND, s, [("CHANNEL-NUMBER", 0x7ABC), ("XOR-PEER-ADDRESS", PEER)]).cls == m.SUCCESS
+    s.datagram_received(ChannelData(0x7ABC, b"old", rfc5766=True).encode(), C, 1.0)
+    (out,) = s.datagrams_to_send()
+    assert tuple(out) == (b"old", PEER)
+    s.datagram_received_on(b"back", PEER, relay, 1.0)
+    ((data, dest),) = s.datagrams_to_send()
+    assert ChannelData.decode(data, rfc5766=True) == ChannelData(0x7ABC, b"back", rfc5766=True) and dest == C
+    strict = server(rfc5766_channels=False)
+    allocate(strict)
+    resp = authed(m.CHANNEL_BIND, strict, [("CHANNEL-NUMBER", 0x5000), ("XOR-PEER-ADDRESS", PEER)])
+    assert resp.error[0] == 400 and "0x4000-0x4FFF" in resp.error[1]
+
+
+def test_quota_error_names_the_quota_and_how_to_raise_it() -> None:
+    s = server(max_allocations_per_user=1)
+    assert allocate(s, src=("10.0.0.2", 1)).cls == m.SUCCESS
+    code, reason = allocate(s, src=("10.0.0.2", 2)).error
+    assert code == 486 and "quota is 1" in reason and "--max-allocations" in reason
+    assert len(reason) < 128  # RFC 8489 section 14.8
+
+
+def test_expired_allocation_frees_quota_and_port() -> None:
+    s = server(max_allocations_per_user=1)
+    relay = allocate(s, src=("10.0.0.2", 1)).get("XOR-RELAYED-ADDRESS")  # the client then "crashes"
+    assert allocate(s, src=("10.0.0.2", 2), now=599.0).error[0] == 486
+    assert s.next_timer() == pytest.approx(600.0)
+    s.handle_timer(600.0)
+    assert s.allocations == {} and relay not in s.local_addresses()
+    assert allocate(s, src=("10.0.0.2", 2), now=600.5).cls == m.SUCCESS
+
+
+def test_client_options_are_checked() -> None:
+    from p2plab.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="transport must be 'udp', 'tcp' or 'tls'"):
+        TurnClient(S, "alice", "secret", transport="sctp")
+    with pytest.raises(ConfigurationError, match="family must be 4 or 6"):
+        TurnClient(S, "alice", "secret", family=5)
+    c = TurnClient(S, "alice", "secret", transport="tcp", family=6, auto_allocate=False)
+    assert (c.rc, c.rm) == (1, 1)  # no retransmissions on a reliable transport (RFC 8489 6.2.2)
+    c.start(0.0, C)
+    c.allocate()
+    (data, _), = c.datagrams_to_send()
+    assert StunMessage.decode(data).get("REQUESTED-ADDRESS-FAMILY") == 2
+    assert c.next_timer() == pytest.approx(39.5)  # Ti, then give up

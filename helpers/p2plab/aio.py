@@ -21,6 +21,7 @@ import contextlib
 import logging
 import signal
 import socket
+import sys
 from collections.abc import Callable
 
 from .addresses import fmt
@@ -30,6 +31,25 @@ log = logging.getLogger("p2plab.aio")
 
 MAX_DATAGRAM = 65535
 BATCH = 256  # datagrams read per wake-up before letting others run
+MAIN_RCVBUF = 1 << 20  # receive buffer asked for the main socket (a busy server's; capped by rmem_max)
+MAX_STREAM_BUFFER = 1 << 20  # bytes queued for a slow TCP/TLS reader before messages to it are dropped
+# Don't Fragment per datagram (outbox entries with ``.df``, e.g. TURN's DONT-FRAGMENT): Linux only
+DF_SUPPORTED = sys.platform.startswith("linux")
+_IP_MTU_DISCOVER, _IP_PMTUDISC_DO = 10, 2  # from <linux/in.h>; Python's socket module lacks them
+
+
+def _sendto_df(sock: socket.socket, data: bytes, dest: Addr) -> None:
+    """Send one datagram with the IP DF bit set (IPv6: never fragmented), then restore the socket."""
+    if sock.family == socket.AF_INET:
+        level, opt, on = socket.IPPROTO_IP, _IP_MTU_DISCOVER, _IP_PMTUDISC_DO
+    else:
+        level, opt, on = socket.IPPROTO_IPV6, socket.IPV6_DONTFRAG, 1
+    old = sock.getsockopt(level, opt)
+    sock.setsockopt(level, opt, on)
+    try:
+        sock.sendto(data, dest)
+    finally:
+        sock.setsockopt(level, opt, old)
 
 
 def _open_socket(addr: Addr) -> socket.socket:
@@ -56,6 +76,8 @@ class Driver:
         self.sockets: dict[Addr, socket.socket] = {}
         self.local_addr: Addr | None = None
         self.send_errors = 0
+        # connections of stream clients (p2plab.turn.stream): destination -> asyncio StreamWriter
+        self.stream_writers: dict = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._t0 = 0.0
         self._timer: asyncio.TimerHandle | None = None
@@ -73,19 +95,34 @@ class Driver:
         self._loop = asyncio.get_running_loop()
         self._t0 = self._loop.time()
         sock = _open_socket(self.requested_addr)
+        with contextlib.suppress(OSError):  # room for bursts while the process waits for a CPU
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, MAIN_RCVBUF)
         name = sock.getsockname()
         self.local_addr = (name[0], name[1])
         self._add_socket(self.local_addr, sock)
         if hasattr(self.protocol, "reserve_port"):
             self.protocol.reserve_port = self._reserve_port
+        if hasattr(self.protocol, "can_dont_fragment"):
+            self.protocol.can_dont_fragment = DF_SUPPORTED
         self.protocol.start(self.now(), self.local_addr)
         self._after_step()
         return self.local_addr
 
     def close(self) -> None:
-        """Close every socket and cancel the timer."""
+        """Close every socket and cancel the timer.
+
+        A protocol with a ``close()`` method (e.g. ``TurnClient``: Refresh LIFETIME=0) gets it
+        called first, and what it queues is sent once (no retransmissions, no waiting)."""
         if self._closed:
             return
+        goodbye = getattr(self.protocol, "close", None)
+        if callable(goodbye) and self._loop is not None and self.local_addr is not None:
+            try:
+                self.protocol.now = self.now()
+                goodbye()
+                self._send_outbox()
+            except Exception:
+                log.exception("protocol failed while closing")
         self._closed = True
         if self._timer:
             self._timer.cancel()
@@ -178,17 +215,7 @@ class Driver:
         if self._closed:
             return
         self._sync_sockets()
-        for entry in self.protocol.datagrams_to_send():
-            data, dest = entry[0], entry[1]
-            via = getattr(entry, "via", None)
-            sock = self.sockets.get(via) if via else None
-            if sock is None:
-                sock = self.sockets.get(self.local_addr)
-            try:
-                sock.sendto(data, dest)
-            except OSError as exc:
-                self.send_errors += 1
-                log.debug("send to %s failed: %s", fmt(dest), exc)
+        self._send_outbox()
         for ev in self.protocol.events():
             self.events.append(ev)
             if self.on_event:
@@ -198,6 +225,34 @@ class Driver:
                     fut.set_result(ev)
         self._waiters = [(p, f) for p, f in self._waiters if not f.done()]
         self._schedule_timer()
+
+    def _send_outbox(self) -> None:
+        for entry in self.protocol.datagrams_to_send():
+            data, dest = entry[0], entry[1]
+            if getattr(dest, "transport", None) is not None:  # a TCP/TLS client (turn.stream)
+                self._send_stream(data, dest)
+                continue
+            via = getattr(entry, "via", None)
+            sock = self.sockets.get(via) if via else None
+            if sock is None:
+                sock = self.sockets.get(self.local_addr)
+            try:
+                if getattr(entry, "df", False) and DF_SUPPORTED:
+                    _sendto_df(sock, data, dest)
+                else:
+                    sock.sendto(data, dest)
+            except OSError as exc:
+                self.send_errors += 1
+                log.debug("send to %s failed: %s", fmt(dest), exc)
+
+    def _send_stream(self, data: bytes, dest) -> None:
+        writer = self.stream_writers.get(dest)
+        if writer is None or writer.is_closing() or writer.transport.get_write_buffer_size() > MAX_STREAM_BUFFER:
+            self.send_errors += 1  # gone, or a reader too slow to keep up: drop like UDP would
+            return
+        if data[:1] and 0x40 <= data[0] <= 0x7F and len(data) % 4:  # ChannelData is padded on streams
+            data = data + b"\0" * (4 - len(data) % 4)
+        writer.write(data)
 
     def _schedule_timer(self) -> None:
         at = self.protocol.next_timer()

@@ -211,6 +211,9 @@ def turn_client_main(ip: str, server: list, peer: list, lines: list[str], timeou
                 d.call(client.send_to, line.encode(), (peer[0], int(peer[1])))
                 got = await d.wait_for("data", timeout)
                 out["replies"].append(bytes(got.payload).decode())
+            # give the relay back (Refresh LIFETIME=0) and wait for the answer before the socket closes
+            d.call(client.close)
+            await d.wait_for(("deallocated", "error", "timeout"), timeout)
         return out
 
     return asyncio.run(main())

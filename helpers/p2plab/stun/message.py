@@ -32,6 +32,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..errors import StunParseError
+from .precis import opaque_string, saslprep
 
 Addr = tuple[str, int]
 
@@ -80,10 +81,13 @@ ATTRIBUTES: dict[int, tuple[str, str]] = {
     0x0019: ("REQUESTED-TRANSPORT", "transport"),
     0x001A: ("DONT-FRAGMENT", "empty"),
     0x0020: ("XOR-MAPPED-ADDRESS", "xaddr"),
+    0x0022: ("RESERVATION-TOKEN", "bytes8"),
     0x0024: ("PRIORITY", "u32"),
     0x0025: ("USE-CANDIDATE", "empty"),
     0x0026: ("PADDING", "bytes"),
     0x0027: ("RESPONSE-PORT", "channel"),
+    0x8000: ("ADDITIONAL-ADDRESS-FAMILY", "transport"),
+    0x8001: ("ADDRESS-ERROR-CODE", "addrerror"),
     0x8022: ("SOFTWARE", "str"),
     0x8023: ("ALTERNATE-SERVER", "addr"),
     0x8028: ("FINGERPRINT", "u32"),
@@ -112,10 +116,13 @@ EVEN_PORT = 0x0018
 REQUESTED_TRANSPORT = 0x0019
 DONT_FRAGMENT = 0x001A
 XOR_MAPPED_ADDRESS = 0x0020
+RESERVATION_TOKEN = 0x0022
 PRIORITY = 0x0024
 USE_CANDIDATE = 0x0025
 PADDING = 0x0026
 RESPONSE_PORT = 0x0027
+ADDITIONAL_ADDRESS_FAMILY = 0x8000
+ADDRESS_ERROR_CODE = 0x8001
 SOFTWARE = 0x8022
 ALTERNATE_SERVER = 0x8023
 FINGERPRINT = 0x8028
@@ -137,7 +144,17 @@ ERROR_REASONS = {
     486: "Allocation Quota Reached", 500: "Server Error", 508: "Insufficient Capacity",
 }
 
+# TURN channel numbers: RFC 8656 section 12 allows 0x4000-0x4FFF (and reserves 0x5000-0xFFFF so
+# that ChannelData cannot be mistaken for DTLS/RTP, RFC 7983). RFC 5766, which RFC 8656 replaced,
+# allowed 0x4000-0x7FFF, and older clients (coturn's turnutils_uclient -c among them) still pick
+# numbers up to 0x7FFF; p2plab's server accepts them for compatibility, its client never uses them.
 CHANNEL_MIN, CHANNEL_MAX = 0x4000, 0x4FFF
+CHANNEL_MAX_RFC5766 = 0x7FFF
+
+# REQUESTED-ADDRESS-FAMILY / ADDITIONAL-ADDRESS-FAMILY values (RFC 8656 section 18.6)
+FAMILY_IPV4, FAMILY_IPV6 = 0x01, 0x02
+# EVEN-PORT: the R bit (most significant bit of its one byte) asks to reserve port N+1 too
+EVEN_PORT_R = 0x80
 
 
 def attribute_type(name: int | str) -> int:
@@ -178,8 +195,20 @@ def short_term_key(password: str) -> bytes:
     return password.encode("utf-8")
 
 
-def long_term_key(username: str, realm: str, password: str) -> bytes:
-    """The key for long-term credentials (TURN): MD5(username ":" realm ":" password)."""
+def long_term_key(username: str, realm: str, password: str, prep: str | None = "opaque") -> bytes:
+    """The key for long-term credentials (TURN), RFC 8489 section 18.5.1.1::
+
+        MD5(username ":" OpaqueString(realm) ":" OpaqueString(password))
+
+    (USERNAME itself must have been prepared with OpaqueString too, section 14.3.) ``prep``
+    chooses the preparation: ``"opaque"`` (RFC 8265, the default), ``"saslprep"`` (RFC 4013, what
+    RFC 5389 and RFC 5769's test vector use) or None (the strings as given). For printable ASCII
+    all three give the same key. Strings that cannot be prepared raise ConfigurationError."""
+    if prep is not None:
+        if prep not in ("opaque", "saslprep"):
+            raise ValueError(f"prep must be 'opaque', 'saslprep' or None; got {prep!r}")
+        fn = opaque_string if prep == "opaque" else saslprep
+        username, realm, password = fn(username, "username"), fn(realm, "realm"), fn(password, "password")
     return hashlib.md5(f"{username}:{realm}:{password}".encode()).digest()
 
 
@@ -265,6 +294,9 @@ def _decode_value(atype: int, value: bytes, transaction_id: bytes, offset: int) 
     if kind == "bytes20":
         _fixed(value, 20, offset, name)
         return value
+    if kind == "bytes8":
+        _fixed(value, 8, offset, name)
+        return value
     if kind == "bytes":
         return value
     if kind == "empty":
@@ -293,6 +325,17 @@ def _decode_value(atype: int, value: bytes, transaction_id: bytes, offset: int) 
         except UnicodeDecodeError:
             raise StunParseError(f"ERROR-CODE reason at offset {offset + 4} is not valid UTF-8 text") from None
         return klass * 100 + number, reason
+    if kind == "addrerror":  # ADDRESS-ERROR-CODE: family, reserved, class, number, reason
+        if len(value) < 4:
+            raise StunParseError(f"{name} at offset {offset} is {len(value)} bytes; it needs at least 4")
+        klass, number = value[2] & 0x07, value[3]
+        if not 3 <= klass <= 6 or number > 99:
+            raise StunParseError(f"{name} at offset {offset + 2} holds {klass}{number:02d}; codes run from 300 to 699")
+        try:
+            reason = value[4:].decode("utf-8")
+        except UnicodeDecodeError:
+            raise StunParseError(f"{name} reason at offset {offset + 4} is not valid UTF-8 text") from None
+        return value[0], klass * 100 + number, reason
     return value  # pragma: no cover
 
 
@@ -311,7 +354,7 @@ def _encode_value(atype: int, value: Any, transaction_id: bytes) -> bytes:
         return struct.pack("!B", int(value))
     if kind == "u64":
         return struct.pack("!Q", int(value))
-    if kind in ("bytes20", "bytes"):
+    if kind in ("bytes20", "bytes8", "bytes"):
         return bytes(value)
     if kind == "empty":
         return b""
@@ -324,6 +367,9 @@ def _encode_value(atype: int, value: Any, transaction_id: bytes) -> bytes:
     if kind == "error":
         code, reason = value
         return struct.pack("!HBB", 0, code // 100, code % 100) + reason.encode("utf-8")
+    if kind == "addrerror":
+        family, code, reason = value
+        return struct.pack("!BBBB", family, 0, code // 100, code % 100) + reason.encode("utf-8")
     raise ValueError(f"no encoder for {name}")  # pragma: no cover
 
 
@@ -537,13 +583,17 @@ class StunMessage:
 
 # -- ChannelData -------------------------------------------------------------------------------
 class ChannelData:
-    """A TURN ChannelData frame: 2-byte channel number (0x4000-0x4FFF), 2-byte length, data."""
+    """A TURN ChannelData frame: 2-byte channel number (0x4000-0x4FFF), 2-byte length, data.
+
+    ``rfc5766=True`` also accepts the older range 0x4000-0x7FFF that RFC 5766 allowed (servers
+    use it to stay compatible with clients that still pick such numbers)."""
 
     __slots__ = ("channel", "data")
 
-    def __init__(self, channel: int, data: bytes) -> None:
-        if not CHANNEL_MIN <= channel <= CHANNEL_MAX:
-            raise StunParseError(f"channel number 0x{channel:04x} is outside 0x4000-0x4FFF (RFC 8656 section 12)")
+    def __init__(self, channel: int, data: bytes, rfc5766: bool = False) -> None:
+        if not CHANNEL_MIN <= channel <= (CHANNEL_MAX_RFC5766 if rfc5766 else CHANNEL_MAX):
+            raise StunParseError(f"channel number 0x{channel:04x} is outside 0x4000-0x4FFF (RFC 8656 section 12)"
+                                 + ("" if rfc5766 else "; RFC 5766's 0x4000-0x7FFF needs rfc5766=True"))
         if len(data) > 0xFFFF:
             raise StunParseError(f"ChannelData carries at most 65535 bytes; got {len(data)}")
         self.channel = channel
@@ -558,16 +608,18 @@ class ChannelData:
         return self.encode()
 
     @classmethod
-    def decode(cls, data: bytes) -> ChannelData:
-        """Parse a ChannelData frame (padding up to 3 bytes after the data is allowed)."""
+    def decode(cls, data: bytes, rfc5766: bool = False) -> ChannelData:
+        """Parse a ChannelData frame (padding up to 3 bytes after the data is allowed);
+        ``rfc5766`` accepts channel numbers up to 0x7FFF."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise StunParseError(f"ChannelData must be bytes, not {type(data).__name__}")
         data = bytes(data)
         if len(data) < 4:
             raise StunParseError(f"truncated ChannelData header: {len(data)} bytes at offset 0, the header is 4")
         channel, length = struct.unpack_from("!HH", data)
-        if not CHANNEL_MIN <= channel <= CHANNEL_MAX:
-            raise StunParseError(f"channel number 0x{channel:04x} at offset 0 is outside 0x4000-0x4FFF")
+        if not CHANNEL_MIN <= channel <= (CHANNEL_MAX_RFC5766 if rfc5766 else CHANNEL_MAX):
+            raise StunParseError(f"channel number 0x{channel:04x} at offset 0 is outside "
+                                 + ("0x4000-0x7FFF (RFC 5766)" if rfc5766 else "0x4000-0x4FFF"))
         if 4 + length > len(data):
             raise StunParseError(
                 f"ChannelData length {length} at offset 2 overruns the {len(data) - 4} bytes that follow"
@@ -576,7 +628,7 @@ class ChannelData:
         if extra > 3:
             raise StunParseError(f"{extra} bytes after the ChannelData payload at offset {4 + length}; "
                                  "only padding (up to 3 bytes) may follow")
-        return cls(channel, data[4:4 + length])
+        return cls(channel, data[4:4 + length], rfc5766)
 
     def __repr__(self) -> str:
         return f"<ChannelData 0x{self.channel:04x} {len(self.data)} bytes>"

@@ -1,7 +1,10 @@
 """TURN (RFC 8656): relaying through a server when no direct path works, sans-I/O.
 
 * ``server`` - ``TurnServer``: long-term credentials, allocations, permissions, channels.
-* ``client`` - ``TurnClient``: allocate (with the 401 challenge), refresh, permission, channel, send.
+* ``client`` - ``TurnClient``: allocate (with the 401 challenge), refresh, permission, channel, send,
+  ``close()`` (gives the allocation back).
+* ``stream`` - TURN over TCP and TLS: framing, ``serve_streams`` (server), ``StreamDriver`` (client),
+  a self-signed lab certificate.
 
 Run them with ``p2plab.aio`` (real sockets) or the simulator.
 """
