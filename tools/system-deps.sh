@@ -17,6 +17,7 @@ have ip                || need+=(iproute2)
 have conntrack         || need+=(conntrack)
 have node              || need+=(nodejs)
 have unshare           || need+=(util-linux)
+have openssl           || need+=(openssl)             # the TURN server's self-signed lab certificate (TURN over TLS)
 have natpmpc           || need+=(natpmpc)             # a NAT-PMP client no one here wrote (port mapping tests)
 have miniupnpd         || need+=(miniupnpd-nftables)  # a real UPnP/NAT-PMP/PCP daemon, refusing behind CGN
 if [ "$(id -u)" = 0 ] && [ "${CI:-}" = true ]; then
