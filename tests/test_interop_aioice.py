@@ -253,6 +253,9 @@ def _agent_pair_session(srv_addr, seed: int, close: bool):
                     d.call(a.close)
                 for d in (da, db):
                     assert (await _until(d, ("released",), 5)).ok
+            else:  # a crashed client: nothing runs close(), not even the Driver on its way out
+                for a in agents:
+                    a.close = lambda *args, **kwargs: None
             return types, [a.notes for a in agents]
     return main()
 

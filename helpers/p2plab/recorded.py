@@ -278,6 +278,7 @@ def ice_agent_main(name: str, controlling: bool, ip: str, server_ip: str, signal
     """One ICE agent on real sockets; candidates are exchanged through files in ``signal_dir``
     (the lab's hosts share the file system: a stand-in for a signaling server)."""
     import asyncio
+    import contextlib
     import random
     from pathlib import Path
 
@@ -310,6 +311,16 @@ def ice_agent_main(name: str, controlling: bool, ip: str, server_ip: str, signal
                    [_candidate_from_json(c) for c in theirs["candidates"]])
             done = await d.wait_for(("completed", "failed"), timeout)
             await asyncio.sleep(0.3)  # let the last answers and nominations cross
+            # finish together: each agent closes (deleting its TURN allocation) once both are done, and
+            # keeps its socket open until the server answered, so no packet meets a closed port
+            (box / f"{name}.done").write_text("1")
+            deadline = time.monotonic() + timeout
+            while not (box / f"{other}.done").exists() and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            d.call(agent.close)
+            with contextlib.suppress(Exception):
+                await d.wait_for("released", 3.0)
+            await asyncio.sleep(0.2)
             if done.kind == "failed":
                 return {"ok": False, "reason": done.reason}
             return {"ok": True, "local": [done.local.type, list(done.local.addr)],
