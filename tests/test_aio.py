@@ -26,6 +26,15 @@ def free_port(ip: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+def _free_on(ip: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind((ip, port))
+        except OSError:
+            return False
+    return True
+
+
 def test_stun_client_and_server() -> None:
     async def main() -> None:
         async with Driver(StunServer(), ("127.0.0.1", 0)) as srv:
@@ -40,11 +49,14 @@ def test_stun_client_and_server() -> None:
 
 def test_rfc5780_server_sends_from_alternate_addresses() -> None:
     """CHANGE-REQUEST answers really leave from 127.0.0.2 and the alternate port."""
-    alt_port = free_port("127.0.0.2")
+    # the alternate port is bound on both addresses, and the primary port must not be it: choose both
+    # (a primary bound to port 0 could be given the alternate port and make the server skip a socket)
+    alt_port = next(p for p in iter(lambda: free_port("127.0.0.2"), None) if _free_on("127.0.0.1", p))
+    main_port = next(p for p in iter(free_port, None) if p != alt_port)
 
     async def main() -> None:
         server = StunServer(alt_ip="127.0.0.2", alt_port=alt_port)
-        async with Driver(server, ("127.0.0.1", 0)) as srv:
+        async with Driver(server, ("127.0.0.1", main_port)) as srv:
             assert set(srv.sockets) == {srv.local_addr, *server.local_addresses()}
             for flags, expected in [(0x06, ("127.0.0.2", alt_port)), (0x02, ("127.0.0.1", alt_port)),
                                     (None, srv.local_addr)]:
