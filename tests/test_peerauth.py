@@ -198,8 +198,12 @@ def test_real_lab_mallory_at_alices_hole(auth):
     assert ((df["node"] == "alice") & (df["action"] == "delivered") & (df["src"] == MALLORY_IP)).any()
     if auth:
         assert o["alice_talks_to"] == "bob" and o["delivered"] and o["mallory_read"] == []
-        assert {v["verdict"] for v in r["verdicts"] if v["sender"] == "mallory"} == {"rejected"}
-        assert o["rejected"] == 4
+        mallory = [v for v in r["verdicts"] if v["sender"] == "mallory"]
+        assert {v["verdict"] for v in mallory} == {"rejected"}
+        # her four forgeries are each rejected, each for its own reason; on a real network a packet may
+        # also arrive twice (a retransmitted punch) and be rejected again, so count reasons, not packets
+        reasons = {v["why"].split(":")[0] for v in mallory}
+        assert len(reasons) == 4 and o["rejected"] >= 4, reasons
     else:
         assert o["alice_talks_to"] == "mallory" and o["mallory_read"] == [SECRET]
 
