@@ -1,5 +1,5 @@
-"""The recorded browser: data/webrtc-direct.* and data/webrtc-relayed.* load, decode in tshark, and
-still match a fresh run of two Chromiums in the real lab.
+"""The recorded browser: data/webrtc-direct.*, data/webrtc-relayed.* and data/webrtc-mdns.* load, decode in
+tshark, and still match a fresh run of two Chromiums in the real lab.
 
 The generic checks of every recording (it loads; tshark reads it; ``real_run`` tells the same facts
 live and recorded) run for these two in tests/test_recorded.py; here: what a browser's capture holds.
@@ -16,7 +16,7 @@ from p2plab import recorded
 
 from conftest import need, need_netns
 
-NAMES = ["webrtc-direct", "webrtc-relayed"]
+NAMES = ["webrtc-direct", "webrtc-relayed", "webrtc-mdns"]
 
 
 def _tshark(path: Path, *args: str) -> str:
@@ -70,17 +70,63 @@ def test_the_recordings_say_what_the_browsers_selected():
     assert {"TURN Allocate", "TURN ChannelBind", "DTLS Handshake"} <= kinds
     assert not any(k.startswith("TURN") for _, _, k in recorded.shape(recorded.load("webrtc-direct")))
     # the recordings keep what the browsers said: the SDP, each trickled candidate, the selected pair
-    for name, out in (("webrtc-direct", direct), ("webrtc-relayed", relayed)):
+    for name, out in (("webrtc-direct", direct), ("webrtc-relayed", relayed), ("webrtc-mdns", recorded.outcome("webrtc-mdns"))):
         d = out["details"]
         assert "m=application 9 UDP/DTLS/SCTP webrtc-datachannel" in d["offer"] and "a=setup:actpass" in d["offer"]
         assert "a=ice-ufrag:" in d["answer"] and "a=fingerprint:sha-256 " in d["answer"]
         lines = [m["text"] for m in d["signalling"] if m["kind"] == "candidate"]
-        assert any(" typ srflx " in t for t in lines) and (name == "webrtc-direct") is (
+        assert any(" typ srflx " in t for t in lines) and (name != "webrtc-relayed") is (
             not any(" typ relay " in t for t in lines))
         assert d["selected"]["local"]["type"] in out["reason"] and d["selected"]["remote"]["type"] in out["reason"]
         assert d["transport"]["alice"]["dtlsState"] == "connected" and d["transport"]["alice"]["iceRole"] == "controlling"
         chosen = [p for p in d["pairs"] if p["selected"]]
         assert len(chosen) == 1 and chosen[0]["type"] == f"{d['selected']['local']['type']}/{d['selected']['remote']['type']}"
+
+
+def test_the_recordings_keep_the_selected_pairs_stats_reports():
+    """What chrome://webrtc-internals shows for the selected pair: the getStats() reports, kept as they were."""
+    for name in NAMES[1:]:
+        d = recorded.outcome(name)["details"]
+        reports = d["selected_reports"]
+        pair, local, remote = reports["candidate-pair"], reports["local-candidate"], reports["remote-candidate"]
+        assert reports["transport"]["selectedCandidatePairId"] == pair["id"]
+        assert pair["localCandidateId"] == local["id"] and pair["remoteCandidateId"] == remote["id"]
+        assert pair["bytesSent"] > 0 and pair["bytesReceived"] > 0 and pair["currentRoundTripTime"] >= 0
+        assert (local["candidateType"], remote["candidateType"]) == (d["selected"]["local"]["type"],
+                                                                     d["selected"]["remote"]["type"])
+    relayed = recorded.outcome("webrtc-relayed")["details"]["selected_reports"]
+    assert relayed["remote-candidate"]["candidateType"] == "relay" and relayed["remote-candidate"]["address"] == "192.0.2.1"
+
+
+def test_with_mdns_the_peer_sees_local_names_and_the_lan_sees_multicast_dns():
+    """Chromium's default: each host candidate is a random .local name; the private address stays on the LAN,
+    where the browser announces the name with multicast DNS and asks for the peer's, which nobody there knows."""
+    need("tshark")
+    plain, hidden = recorded.outcome("webrtc-direct")["details"], recorded.outcome("webrtc-mdns")["details"]
+    assert plain["host_candidates_seen"] == {"bob saw alice's": ["192.168.1.10"], "alice saw bob's": ["192.168.0.25"]}
+    names = hidden["host_candidates_seen"]
+    assert all(len(v) == 1 and v[0].endswith(".local") for v in names.values()), names
+    said = "".join(m["text"] for m in hidden["signalling"])
+    assert "192.168.1.10" not in said and "192.168.0.25" not in said
+    alice_name, bob_name = names["bob saw alice's"][0], names["alice saw bob's"][0]
+    pcap = recorded.DATA / "webrtc-mdns.pcap"
+    rows = _tshark(pcap, "-Y", "mdns", "-T", "fields", "-e", "ip.src", "-e", "ip.dst", "-e", "dns.flags.response",
+                   "-e", "dns.qry.name", "-e", "dns.resp.name", "-e", "dns.a").splitlines()
+    rows = [r.split("	") for r in rows]
+    assert rows and all(r[1] == "224.0.0.251" for r in rows)
+    # each browser announces its own name -> its private address, on its own LAN only
+    answers = {(r[0], r[4].split(",")[0], r[5]) for r in rows if r[2] in ("1", "True")}
+    assert {("192.168.1.10", alice_name, "192.168.1.10"), ("192.168.0.25", bob_name, "192.168.0.25")} <= answers
+    # and asks its LAN for the peer's name: no answer can come, the peer is behind another NAT
+    questions = {(r[0], r[3]) for r in rows if r[2] in ("0", "False")}
+    assert ("192.168.0.25", alice_name) in questions and ("192.168.1.10", bob_name) in questions
+    df = recorded.load("webrtc-mdns").df
+    mdns = df[(df["dport"] == 5353)]
+    assert set(mdns.query("action == 'sent'")["node"]) == {"alice", "bob"}
+    assert set(mdns.query("action != 'sent'")["action"]) == {"dropped"}  # the routers do not forward multicast
+    # so the host pairs never work, and the browsers still connect through their NATs' mappings
+    out = recorded.outcome("webrtc-mdns")
+    assert out["direct"] and (hidden["selected"]["local"]["type"], hidden["selected"]["remote"]["type"]) == ("srflx", "srflx")
 
 
 @pytest.mark.timeout(180)

@@ -380,14 +380,15 @@ def _icmp_nat() -> tuple[Trace, dict]:
               f"{', '.join(hex(i) for i in ids['outside id'])}; the traceroute's ICMP errors and the TCP "
               "segments came back translated")
     return trace, {"ok": out["ok"], "reason": reason}
-def _webrtc(nat_a: str, nat_b: str, turn: bool | str) -> Callable[[], tuple[Trace, dict]]:
+def _webrtc(nat_a: str, nat_b: str, turn: bool | str, mdns: bool = False) -> Callable[[], tuple[Trace, dict]]:
     """Two headless Chromiums (``p2plab.webrtc``) open a DataChannel across the NATs (STUN, and TURN if ``turn``:
-    ``"bob"`` gives only bob the TURN server, so that one relay path exists and every run takes it)."""
+    ``"bob"`` gives only bob the TURN server, so that one relay path exists and every run takes it; ``mdns``:
+    Chromium hides its host addresses behind ``.local`` names, its default)."""
     def run() -> tuple[Trace, dict]:
         from .webrtc import run_webrtc
-        from .webrtc.chromium import candidate_pairs
+        from .webrtc.chromium import candidate_pairs, selected_reports
 
-        r = run_webrtc("chromium", "chromium", nat_a, nat_b, turn=turn, capture=True, linger=1.5)
+        r = run_webrtc("chromium", "chromium", nat_a, nat_b, turn=turn, mdns=mdns, capture=True, linger=1.5)
         sel = r["selected"] or {"local": {"type": None}, "remote": {"type": None}}
         if r["connected"]:
             reason = (f"alice's Chromium selected its {sel['local']['type']} candidate with bob's "
@@ -399,7 +400,8 @@ def _webrtc(nat_a: str, nat_b: str, turn: bool | str) -> Callable[[], tuple[Trac
         details = {"offer": r["offer"], "answer": r["answer"], "signalling": r["signalling"],
                    "selected": r["selected"], "selected_bob": r["selected_bob"], "time": r["time"],
                    "states": r["states"], "transport": transport, "versions": r["versions"],
-                   "host_candidates_seen": r["host_candidates_seen"], "pairs": candidate_pairs(r["stats"]["alice"])}
+                   "host_candidates_seen": r["host_candidates_seen"], "pairs": candidate_pairs(r["stats"]["alice"]),
+                   "selected_reports": selected_reports(r["stats"]["alice"]), "mdns": mdns}
         return r["trace"], {"ok": r["connected"], "direct": r["direct"], "reason": reason, "details": details}
 
     return run
@@ -452,6 +454,9 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
              "cone NATs (STUN only)", _webrtc("port-restricted-cone", "port-restricted-cone", turn=False)),
     Scenario("webrtc-relayed", "two Chromium browsers behind symmetric NATs: WebRTC connects only "
              "through bob's TURN relay", _webrtc("symmetric", "symmetric", turn="bob")),
+    Scenario("webrtc-mdns", "two Chromium browsers with their default mDNS obfuscation: each sees the other's host "
+             "candidate as a random .local name", _webrtc("port-restricted-cone", "port-restricted-cone", turn=False,
+                                                       mdns=True)),
     Scenario("network-change", "alice's namespace moves to another NAT mid-call; ICE restarts and finds a new path",
              _network_change),
     Scenario("peer-auth", "mallory races packets at alice's punched hole; the authenticated handshake rejects them",

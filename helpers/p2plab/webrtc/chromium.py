@@ -40,8 +40,10 @@ BASE_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"
               # no crash handler: it would daemonize out of the browser's process tree
               "--disable-breakpad", "--disable-crash-reporter",
               # no DNS at all: Chromium still looks up Google's hosts at start, which would only
-              # send queries into the lab that nothing answers (WebRTC here uses IP addresses only)
-              "--host-resolver-rules=MAP * ~NOTFOUND"]
+              # send queries into the lab that nothing answers (WebRTC here uses IP addresses only).
+              # .local names are left to the browser's own multicast DNS: with mDNS obfuscation it
+              # asks its LAN for the peer's name (nobody on Alice's LAN knows Bob's, so it stays unresolved)
+              "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE *.local"]
 # Chromium hides host candidates behind random .local names (mDNS) unless told not to:
 NO_MDNS_FLAG = "--disable-features=WebRtcHideLocalIpsWithMdns"
 
@@ -220,6 +222,18 @@ def selected_pair(reports: list[dict]) -> dict | None:
             "nominated": pair.get("nominated"), "requestsSent": pair.get("requestsSent"),
             "responsesReceived": pair.get("responsesReceived"),
             "currentRoundTripTime": pair.get("currentRoundTripTime")}
+
+
+def selected_reports(reports: list[dict]) -> dict[str, dict]:
+    """The raw ``getStats()`` reports behind the selected pair, as chrome://webrtc-internals lists them:
+    ``transport``, ``candidate-pair`` (the one ``selectedCandidatePairId`` names), ``local-candidate`` and
+    ``remote-candidate``; an empty dict for each one that is missing (no pair selected yet)."""
+    by_id = {r.get("id"): r for r in reports}
+    transport = next((r for r in reports if r.get("type") == "transport"), {})
+    pair = by_id.get(transport.get("selectedCandidatePairId"), {})
+    return {"transport": transport, "candidate-pair": pair,
+            "local-candidate": by_id.get(pair.get("localCandidateId"), {}),
+            "remote-candidate": by_id.get(pair.get("remoteCandidateId"), {})}
 
 
 def candidate_pairs(reports: list[dict]) -> list[dict]:
