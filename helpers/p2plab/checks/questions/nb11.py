@@ -10,6 +10,19 @@ from p2plab.checks.predict import Question, register
 
 QUESTIONS = [
     Question(
+        'nb11.browser-relayed-pair',
+        "Two Chromium browsers, Alice's and Bob's, both behind symmetric NATs. Only Bob's browser is given the TURN server; Alice's knows the STUN server alone. Which pair does Alice's browser select? a) her srflx candidate with Bob's srflx candidate, b) a peer-reflexive candidate of hers (a new mapping of her NAT) with Bob's relay candidate, c) a relay candidate of her own with Bob's peer-reflexive candidate, d) none: without a TURN server of her own Alice cannot connect",
+        ['6d6965e3179c3021323cb9ac9c1120faa176ec47c9a854efe835772724539104'],
+        "Alice's checks to Bob's relayed address leave through a new mapping of her symmetric NAT (a peer-reflexive candidate, learned from the XOR-MAPPED-ADDRESS of the answer), and Bob's relay forwards them to his browser. One relay is enough when either side has one: that is the pair p2plab's own agent selected above, prflx to relay, and the browser selects it too.",
+        kind='choice',
+        choices=['a', 'b', 'c', 'd'],
+        feedback={
+            '071ac54bd8caec1c673394ba4f4a23707e300a4d5cadc3834690a7ed292b91f0': "Each symmetric NAT opened its srflx mapping for the STUN server only; checks toward it from the other NAT are filtered, exactly as in notebook 10's symmetric run.",
+            '7078fdad9ebb25da8979d882fb133de70dd1929ae6b6a48db8b2f3ec8c87c58c': "Alice's iceServers list only the STUN server, so she never allocates a relay: she has no relay candidate to select.",
+            '99617a87da243d0652d8819be0541e9934509ffa3b79ad05d98ece6fa58d7ec8': "A relay on one side is enough: Bob's relayed address accepts Alice's packets once Bob has installed a permission for her address, whatever her own NAT does.",
+        },
+    ),
+    Question(
         'nb11.file-intact',
         'Alice and Bob are both behind symmetric NATs; ICE selected a relayed pair. Alice sends a 4,700-byte file in 1000-byte chunks over it. Does Bob end up with exactly her file, byte for byte? (yes/no)',
         ['cc775db7dd2c2778609002dbf2ba398aa4e9bd1c2b12b71ceb75dd82e51529cf'],
