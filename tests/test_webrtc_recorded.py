@@ -1,4 +1,4 @@
-"""The recorded browser: data/webrtc-direct.*, data/webrtc-relayed.* and data/webrtc-mdns.* load, decode in
+"""The recorded browser: data/webrtc-*.* (direct, relayed, mdns, cone-symmetric, prc-symmetric) load, decode in
 tshark, and still match a fresh run of two Chromiums in the real lab.
 
 The generic checks of every recording (it loads; tshark reads it; ``real_run`` tells the same facts
@@ -16,7 +16,7 @@ from p2plab import recorded
 
 from conftest import need, need_netns
 
-NAMES = ["webrtc-direct", "webrtc-relayed", "webrtc-mdns"]
+NAMES = ["webrtc-direct", "webrtc-relayed", "webrtc-mdns", "webrtc-cone-symmetric", "webrtc-prc-symmetric"]
 
 
 def _tshark(path: Path, *args: str) -> str:
@@ -81,6 +81,20 @@ def test_the_recordings_say_what_the_browsers_selected():
         assert d["transport"]["alice"]["dtlsState"] == "connected" and d["transport"]["alice"]["iceRole"] == "controlling"
         chosen = [p for p in d["pairs"] if p["selected"]]
         assert len(chosen) == 1 and chosen[0]["type"] == f"{d['selected']['local']['type']}/{d['selected']['remote']['type']}"
+
+
+def test_the_recordings_of_one_symmetric_nat_agree_with_the_simulators_ice():
+    """Lab 07's exercise compares predictions with these: alice's selected pair in each recording. With one
+    symmetric NAT, a full cone opposite connects directly (bob's new mapping is a prflx candidate); a
+    port-restricted cone opposite does not, and bob's relay carries it."""
+    from p2plab.ice import run_ice
+
+    for name, nats, pair in (("webrtc-cone-symmetric", ("full-cone", "symmetric"), ("srflx", "prflx")),
+                             ("webrtc-prc-symmetric", ("port-restricted-cone", "symmetric"), ("srflx", "relay"))):
+        out = recorded.outcome(name)
+        sel = out["details"]["selected"]
+        assert out["ok"] and (sel["local"]["type"], sel["remote"]["type"]) == pair, (name, sel)
+        assert out["direct"] is run_ice(*nats, seed=0, record=False).direct
 
 
 def test_the_recordings_keep_the_selected_pairs_stats_reports():

@@ -454,6 +454,11 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
              "cone NATs (STUN only)", _webrtc("port-restricted-cone", "port-restricted-cone", turn=False)),
     Scenario("webrtc-relayed", "two Chromium browsers behind symmetric NATs: WebRTC connects only "
              "through bob's TURN relay", _webrtc("symmetric", "symmetric", turn="bob")),
+    Scenario("webrtc-cone-symmetric", "two Chromium browsers, alice behind a full cone NAT, bob behind a symmetric "
+             "NAT (STUN only): a direct path from bob's new mapping", _webrtc("full-cone", "symmetric", turn=False)),
+    Scenario("webrtc-prc-symmetric", "two Chromium browsers, alice behind a port-restricted cone NAT, bob behind a "
+             "symmetric NAT (only bob has TURN): through bob's relay", _webrtc("port-restricted-cone", "symmetric",
+                                                                           turn="bob")),
     Scenario("webrtc-mdns", "two Chromium browsers with their default mDNS obfuscation: each sees the other's host "
              "candidate as a random .local name", _webrtc("port-restricted-cone", "port-restricted-cone", turn=False,
                                                        mdns=True)),
