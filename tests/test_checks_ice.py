@@ -1,5 +1,6 @@
 import random
 
+from p2plab import recorded
 from p2plab.checks import ice as I
 
 from _lab_solutions import solution
@@ -98,3 +99,86 @@ def test_reference_rule_is_what_the_agents_nominate():
             rng.shuffle(rows)
             sel = next((r for r in rows if r["selected"]), None)
             assert I.best_valid(rows) == sel, (a, b, agent)
+
+
+# -- exercise 4: the browser's pair ----------------------------------------------------------------
+def _solution_browser_predictions() -> dict:
+    """The model answer: the solution-tagged cell of solutions/07-ice.ipynb that sets BROWSER_PREDICTIONS."""
+    import nbformat
+
+    from _lab_solutions import ROOT
+
+    nb = nbformat.read(ROOT / "solutions" / "07-ice.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if "solution" in c.metadata.get("tags", []) and "BROWSER_PREDICTIONS" in c.source)
+    ns: dict = {}
+    exec(cell.source, ns)
+    return ns["BROWSER_PREDICTIONS"]
+
+
+RIGHT = _solution_browser_predictions()
+PRC, FC, SYM = "port-restricted-cone", "full-cone", "symmetric"
+
+
+def test_browser_predictions_right_answer_passes_and_matches_the_recordings():
+    assert I.check_browser_predictions(RIGHT, quiet=True).passed
+    # written other ways: slashes, arrows, tuples, capitals
+    other = {k: v.replace("-", sep) for (k, v), sep in zip(RIGHT.items(), ["/", " -> ", " ", "-"])}
+    other[(SYM, SYM)] = tuple(RIGHT[(SYM, SYM)].upper().split("-"))
+    assert I.check_browser_predictions(other, quiet=True).passed
+    # the model answer is what Chromium selected in each recording
+    for (a, b), (name, _) in I.BROWSER_RUNS.items():
+        sel = recorded.outcome(name)["details"]["selected"]
+        assert RIGHT[(a, b)] == f"{sel['local']['type']}-{sel['remote']['type']}"
+
+
+def test_browser_predictions_not_started_and_bad_input():
+    assert I.check_browser_predictions({k: None for k in RIGHT}, quiet=True).not_started
+    cases = [
+        ("srflx-srflx", "should be a dict"),
+        ([("a", "b")], "should be a dict"),
+        ({**RIGHT, (SYM, SYM): None}, "no prediction yet"),
+        ({k: v for k, v in RIGHT.items() if k != (FC, SYM)}, "keep the four keys"),
+        ({**RIGHT, (SYM, SYM): "relay"}, "cannot read 'relay'"),
+        ({**RIGHT, (SYM, SYM): "srflx-banana"}, "candidate types"),
+        ({**RIGHT, (SYM, SYM): 42}, "cannot read 42"),
+    ]
+    for value, hint in cases:
+        r = I.check_browser_predictions(value, quiet=True)
+        assert not r.passed and not r.not_started and hint in r.message, (value, r.message)
+
+
+def test_browser_predictions_typical_mistakes_get_their_hint():
+    cases = [
+        ((PRC, PRC), "fails", "hole punch of lab 04"),
+        ((FC, SYM), "fails", "lets anything in"),
+        ((SYM, SYM), "fails", "A relay on one side is enough"),
+        ((PRC, PRC), "host-host", "die at the internet core"),
+        ((SYM, SYM), "relay-prflx", "other way round"),
+        ((PRC, SYM), "relay-srflx", "other way round"),
+        ((SYM, SYM), "relay-relay", "no relay candidate of her own"),
+        ((FC, SYM), "srflx-relay", "neither browser has the TURN server"),
+        ((PRC, SYM), "srflx-srflx", "no direct pair works"),
+        ((FC, SYM), "srflx-srflx", "Bob's NAT is symmetric"),
+        ((PRC, SYM), "prflx-relay", "maps endpoint-independently"),
+        ((SYM, SYM), "srflx-relay", "Alice's NAT is symmetric"),
+    ]
+    for nats, wrong, hint in cases:
+        r = I.check_browser_predictions({**RIGHT, nats: wrong}, quiet=True)
+        assert not r.passed and "3 of 4 right" in r.message and hint in r.message, (nats, wrong, r.message)
+        assert f"{nats[0]} x {nats[1]}" in r.message
+
+
+def test_a_relay_where_a_direct_pair_works_gets_its_hint(monkeypatch):
+    """No row of the exercise gives bob TURN where a direct pair wins, so pretend one does."""
+    monkeypatch.setitem(I.BROWSER_RUNS, (PRC, PRC), ("webrtc-direct", True))
+    r = I.check_browser_predictions({**RIGHT, (PRC, PRC): "srflx-relay"}, quiet=True)
+    assert not r.passed and "prefers any working direct pair" in r.message
+
+
+def test_browser_pairs_shows_the_recorded_browsers_next_to_any_prediction():
+    table = I.browser_pairs(RIGHT)
+    assert list(table["same"]) == [True] * 4 and set(table["world"]) == {"recorded"}
+    assert list(table["Chromium selected"]) == list(RIGHT.values())
+    unfinished = I.browser_pairs({k: None for k in RIGHT})
+    assert not unfinished["same"].any() and unfinished["your prediction"].isna().all()
+    assert I.browser_pairs(None)["Chromium selected"].tolist() == list(RIGHT.values())

@@ -7,7 +7,10 @@ The learner writes
 * ``pair_priority(g, d)``: section 6.1.2.3, G the controlling agent's candidate priority,
 * ``agent_pair_priority(local, remote, controlling)``: the same number seen from either agent,
 * ``choose_pair(rows)``: from an agent's pair report (``run_ice(...).pairs("alice")``, one dict per
-  pair) the pair the controlling agent nominates: the valid pair with the highest priority.
+  pair) the pair the controlling agent nominates: the valid pair with the highest priority,
+* ``BROWSER_PREDICTIONS``: for four NAT pairs, the pair a real Chromium selects (``"srflx-prflx"``,
+  ``"fails"``, ...), checked against the browsers recorded in the real lab (``data/webrtc-*``);
+  ``browser_pairs`` shows the browsers' choices next to the predictions.
 
 Each is compared with ``p2plab.ice`` over many inputs; wrong answers are matched against the
 usual mistakes to give a specific hint.
@@ -297,5 +300,154 @@ def compare_with_agents(choose_pair: Any, nat_pairs: list[tuple[str, str]] | Non
     return pd.DataFrame(rows)
 
 
+# -- the browser's choice --------------------------------------------------------------------------
+#: (alice's NAT, bob's NAT) -> (the recording of two Chromiums in the real lab, does bob's browser know the
+#: TURN server). Alice's browser always knows the STUN server only.
+BROWSER_RUNS: dict[tuple[str, str], tuple[str, bool]] = {
+    ("port-restricted-cone", "port-restricted-cone"): ("webrtc-direct", False),
+    ("full-cone", "symmetric"): ("webrtc-cone-symmetric", False),
+    ("port-restricted-cone", "symmetric"): ("webrtc-prc-symmetric", True),
+    ("symmetric", "symmetric"): ("webrtc-relayed", True),
+}
+_TYPES = ("host", "srflx", "prflx", "relay")
+_FAILS = {"fails", "fail", "failed", "none", "no connection"}
+
+
+def parse_pair(value: Any) -> str | None:
+    """A prediction as ``"local-remote"`` (or ``"fails"``); None when it cannot be read.
+
+    Accepts ``"srflx-prflx"``, ``"srflx/prflx"``, ``"srflx -> prflx"``, ``("srflx", "prflx")``, any case.
+    """
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        parts = [str(v).strip().lower() for v in value]
+    elif isinstance(value, str):
+        text = value.strip().lower()
+        if text in _FAILS:
+            return "fails"
+        parts = [p.strip() for p in re.split(r"\s*(?:->|/|-|,|\s)\s*", text) if p.strip()]
+    else:
+        return None
+    if len(parts) == 2 and all(p in _TYPES for p in parts):
+        return f"{parts[0]}-{parts[1]}"
+    return None
+
+
+def recorded_browser_pair(nat_a: str, nat_b: str) -> str:
+    """The pair Alice's Chromium selected in the recording of that NAT pair, as ``"local-remote"``."""
+    from .. import recorded
+
+    name, _ = BROWSER_RUNS[(nat_a, nat_b)]
+    out = recorded.outcome(name)
+    if not out.get("ok"):
+        return "fails"
+    sel = out["details"]["selected"]
+    return f"{sel['local']['type']}-{sel['remote']['type']}"
+
+
+def _browser_hint(nats: tuple[str, str], turn: bool, got: str, want: str) -> str:
+    """What to rethink when ``got`` was predicted for ``nats`` and the browser selected ``want``."""
+    from ..nat import PRESETS
+
+    a, b = nats
+    where = f"{a} x {b}"
+    sym_a, sym_b = (PRESETS[n].mapping != "endpoint-independent" for n in nats)
+    if got == "fails":
+        if turn:
+            return (f"{where}: Bob's browser has the TURN server here. A relay on one side is enough: Alice's "
+                    "checks can reach Bob's relayed address from any NAT, once Bob has given her address a permission.")
+        if PRESETS[a].filtering == "endpoint-independent":
+            return (f"{where}: they do connect, directly. Alice's full cone NAT lets anything in to her srflx "
+                    "mapping, whatever address and port it comes from: find Bob's check that gets there.")
+        return (f"{where}: they do connect, directly. Both NATs keep one mapping per socket (endpoint-independent): "
+                "once Alice's check to Bob's srflx address has gone out, his checks from that address get in, "
+                "and the other way round (the hole punch of lab 04).")
+    loc, rem = got.split("-")
+    w_loc, w_rem = want.split("-")
+    if got == f"{w_rem}-{w_loc}" and got != want:
+        return (f"{where}: you have the two ends the other way round. Write the pair as Alice's browser reports it: "
+                "her own (local) candidate first, then Bob's (remote).")
+    if "host" in (loc, rem):
+        return (f"{where}: a host candidate is a private address (192.168.x.x) of another network: checks to it "
+                "die at the internet core. Host pairs only work when both are on the same LAN.")
+    if loc == "relay":
+        return (f"{where}: Alice's browser knows only the STUN server, so she has no relay candidate of her own: "
+                "the relay (if any) is Bob's, at the remote end of her pair.")
+    if "relay" in (loc, rem) and not turn:
+        return f"{where}: neither browser has the TURN server in this run, so there is no relay candidate at all."
+    if "relay" in (loc, rem) and "relay" not in (w_loc, w_rem):
+        return (f"{where}: a direct pair works here, and ICE prefers any working direct pair to a relayed one "
+                "(type preference 0 puts every relayed pair last, exercise 3).")
+    if "relay" not in (loc, rem) and "relay" in (w_loc, w_rem):
+        return (f"{where}: no direct pair works. Bob's symmetric NAT sends his checks from a new port for each "
+                f"destination, and Alice's {a} NAT only lets in packets from an address and port she has sent "
+                "to first; Bob's relay is the way left (a relay on one side is enough).")
+    if loc != w_loc:
+        if sym_a:
+            return (f"{where}: Alice's NAT is symmetric, so her checks to Bob leave through a new mapping, not the "
+                    "one the STUN server saw: Bob's answer tells her that new address, a peer-reflexive candidate.")
+        return (f"{where}: Alice's {a} NAT maps endpoint-independently: her checks to Bob leave through the same "
+                "mapping the STUN server saw, her server-reflexive candidate.")
+    if rem != w_rem:
+        if sym_b:
+            return (f"{where}: Bob's NAT is symmetric: his checks reach Alice from a new mapping that nobody "
+                    "signalled, and Alice learns it from the check itself: a peer-reflexive candidate.")
+        return (f"{where}: Bob's {b} NAT maps endpoint-independently: what reaches Alice comes from the mapping the "
+                "STUN server saw, the server-reflexive candidate he signalled.")
+    return f"{where}: you predicted {got}; think again about each NAT's mapping and filtering."
+
+
+@check(LAB, "the cell 'Exercise 4: predict the browser's pair', the dict BROWSER_PREDICTIONS")
+def check_browser_predictions(predictions: Any) -> str:
+    if not isinstance(predictions, dict):
+        fail(f"BROWSER_PREDICTIONS should be a dict {{(alice's NAT, bob's NAT): 'local-remote'}}; it is a "
+             f"{type(predictions).__name__}.")
+    if all(v is None for v in predictions.values()):
+        raise NotImplementedError
+    missing = [k for k in BROWSER_RUNS if k not in predictions]
+    if missing:
+        fail(f"no prediction for {missing[0][0]} x {missing[0][1]}: keep the four keys as given.")
+    hints = []
+    for nats, (_, turn) in BROWSER_RUNS.items():
+        value = predictions[nats]
+        if value is None:
+            fail(f"{nats[0]} x {nats[1]}: no prediction yet (None).")
+        got = parse_pair(value)
+        if got is None:
+            fail(f"{nats[0]} x {nats[1]}: cannot read {value!r}. Write Alice's end, then Bob's, as candidate types "
+                 "(host, srflx, prflx, relay), e.g. 'host-srflx', or 'fails'.")
+        want = recorded_browser_pair(*nats)
+        if got != want:
+            hints.append(_browser_hint(nats, turn, got, want))
+    if hints:
+        right = len(BROWSER_RUNS) - len(hints)
+        fail(f"{right} of {len(BROWSER_RUNS)} right. " + " ".join(hints))
+    return (f"all {len(BROWSER_RUNS)} match what the recorded Chromium browsers selected; run browser_pairs(...) "
+            "to see them.")
+
+
+def browser_pairs(predictions: dict | None = None, live: bool | None = False):
+    """Your predictions next to the pair Alice's Chromium selected, one row per NAT pair of exercise 4.
+
+    ``live=False`` (the default) loads the recordings made in the real lab; ``live=None`` runs the two browsers
+    in your own lab when this machine can (about 5 s a pair), else loads the recording; ``live=True``
+    insists on the lab. Never raises for an unfinished prediction.
+    """
+    import pandas as pd
+
+    from ..recorded import real_run
+
+    rows = []
+    for (a, b), (name, turn) in BROWSER_RUNS.items():
+        run = real_run(name, live=live)
+        sel = run.outcome["details"]["selected"] if run.outcome.get("ok") else None
+        browser = f"{sel['local']['type']}-{sel['remote']['type']}" if sel else "fails"
+        mine = parse_pair((predictions or {}).get((a, b)))
+        rows.append({"alice's NAT": a, "bob's NAT": b, "bob's iceServers": "STUN + TURN" if turn else "STUN",
+                     "your prediction": mine, "Chromium selected": browser, "same": mine == browser,
+                     "world": run.world})
+    return pd.DataFrame(rows)
+
+
 __all__ = ["check_priority", "check_pair_priority", "check_agent_pair_priority", "check_choose_pair",
-           "ice_result", "best_valid", "compare_with_agents", "NAT_PAIRS"]
+           "ice_result", "best_valid", "compare_with_agents", "NAT_PAIRS", "BROWSER_RUNS",
+           "check_browser_predictions", "browser_pairs", "parse_pair", "recorded_browser_pair"]
