@@ -24,6 +24,7 @@ from typing import Any
 
 from .. import systools
 from ..netns.nftables import PORTMAP_TABLE, portmap_ruleset
+from ..netns.nftables import TABLE as NAT_TABLE
 from .server import PortMapServer
 
 PORT = 5351
@@ -150,31 +151,104 @@ def request(protocol: str, gateway: str, internal_port: int, *, client_ip: str, 
 MINIUPNPD_CONF = """ext_ifname={wan}
 listening_ip={lan}
 enable_natpmp=yes
-enable_upnp=no
+enable_upnp={upnp}
+port={http_port}
 secure_mode=yes
 system_uptime=yes
 lease_file={lease}
 uuid=3d3cec3a-8cf0-11e0-98ee-001a6bd2d07d
-allow 1024-65535 {lan_net} 1024-65535
+upnp_table_name={table}
+upnp_nat_table_name={table}
+{extra}allow 1024-65535 {lan_net} 1024-65535
 deny 0-65535 0.0.0.0/0 0-65535
 """
+MINIUPNPD_TABLE = "p2plab-miniupnpd"
+MINIUPNPD_HTTP_PORT = 5555
 
 
-def start_miniupnpd(lab: Any, nat: str = "nat-a", timeout: float = 10.0) -> Any:
-    """Run Debian's ``miniupnpd`` (package miniupnpd-nftables) on lab router ``nat``, NAT-PMP and PCP on.
+def miniupnpd_ruleset(table: str = MINIUPNPD_TABLE) -> str:
+    """The nftables table miniupnpd's nftables backend adds its rules to (what Debian's missing
+    ``nft_init.sh`` helper would create): its ``miniupnpd`` forward chain and its NAT chains
+    ``prerouting_miniupnpd``/``postrouting_miniupnpd``, each jumped to from a base chain that runs
+    just before the lab router's own (priorities dstnat - 1, srcnat - 1; the router's forward chain
+    already accepts DNATed flows)."""
+    return (f"table inet {table} {{}}\ndelete table inet {table}\ntable inet {table} {{\n"
+            "  chain forward { type filter hook forward priority filter - 1; policy accept; jump miniupnpd; }\n"
+            "  chain miniupnpd { }\n"
+            "  chain prerouting { type nat hook prerouting priority dstnat - 1; policy accept; "
+            "jump prerouting_miniupnpd; }\n"
+            "  chain postrouting { type nat hook postrouting priority srcnat - 1; policy accept; "
+            "jump postrouting_miniupnpd; }\n"
+            "  chain prerouting_miniupnpd { }\n  chain postrouting_miniupnpd { }\n}\n")
+
+
+STUN_PORT, STUN_ALT_PORT = 3478, 3479
+
+
+def start_stun(lab: Any, host: str = "server", timeout: float = 10.0) -> tuple[Any, tuple[str, int]]:
+    """Run p2plab's RFC 5780 STUN server on lab host ``host`` (its two addresses, ports 3478 and 3479:
+    CHANGE-REQUEST answers from the other address and port work). Returns (process, (ip, port))."""
+    import selectors
+    import sys
+
+    node = lab.topology.nodes[host]
+    if len(node.ips) < 2:
+        raise ValueError(f"{host} needs two addresses for RFC 5780 (it has {node.ips})")
+    ip, alt = node.ips[0], node.ips[1]
+    proc = lab.popen(host, [sys.executable, "-m", "p2plab", "stun-server", "--host", ip, "--port", str(STUN_PORT),
+                            "--alt-host", alt, "--alt-port", str(STUN_ALT_PORT)])
+    sel = selectors.DefaultSelector()
+    sel.register(proc.popen.stdout, selectors.EVENT_READ)
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while b"listening" not in buf:
+        if time.monotonic() > deadline or proc.popen.poll() is not None:
+            err = proc.popen.stderr.read().decode(errors="replace") if proc.popen.poll() is not None else ""
+            raise RuntimeError(f"the STUN server on {host} did not start: {(buf.decode(errors='replace') + err)[-1500:]}")
+        if sel.select(0.1):
+            buf += os.read(proc.popen.stdout.fileno(), 65536)
+    sel.close()
+    return proc, (ip, STUN_PORT)
+
+
+def start_miniupnpd(lab: Any, nat: str = "nat-a", timeout: float = 10.0, *, upnp: bool = False,
+                    stun: tuple[str, int] | None = None) -> Any:
+    """Run Debian's ``miniupnpd`` (package miniupnpd-nftables) on lab router ``nat``, NAT-PMP and PCP on
+    (and UPnP IGD with ``upnp=True``: SSDP on the LAN, HTTP on port ``MINIUPNPD_HTTP_PORT``).
 
     Its external address is a documentation address (RFC 5737), which miniupnpd counts as reserved:
     it logs "Reserved / private IP address ... Port forwarding is impossible" and refuses every
-    mapping (measured with 2.3.1: NAT-PMP NETWORK_FAILURE, PCP NO_RESOURCES). Returns the
-    ``LabProcess`` once it listens; ``proc.log()`` ends it and returns what it logged.
+    mapping (measured with 2.3.1: NAT-PMP NETWORK_FAILURE, PCP NO_RESOURCES; UPnP: an empty
+    external address). ``stun=(ip, port)`` turns on its ``ext_perform_stun``: at start it asks that
+    RFC 5780 STUN server (four requests, with and without CHANGE-REQUEST) whether packets reach its
+    WAN address unfiltered and unchanged; if they do it takes the mapped address STUN reports as
+    its external address - without checking it against its reserved list - and maps ports (the lab
+    router's input chain gets one rule letting the STUN server's answers in).
+    Its rules go into the nftables table ``MINIUPNPD_TABLE`` (``miniupnpd_ruleset``).
+    Returns the ``LabProcess`` once it listens; ``proc.log()`` ends it and returns what it logged.
     """
     import selectors
 
     node = lab.topology.nodes[nat]
     wan = next(i.name for i in lab.interfaces if i.node == nat and i.label == "wan")
     lan = next(i.name for i in lab.interfaces if i.node == nat and i.label == "lan")
+    r = lab.exec(nat, [systools.require("nft"), "-f", "-"], input=miniupnpd_ruleset())
+    if r.returncode:
+        raise RuntimeError(f"nft refused miniupnpd's table on {nat}: {r.stderr.strip()}")
+    if stun:
+        # the router's input chain drops unsolicited WAN packets, and the answers to CHANGE-REQUEST come
+        # from the STUN server's other address/port: let exactly those in, as the STUN test needs
+        owner = next((n for n in lab.topology.nodes.values() if stun[0] in n.ips), None)
+        srcs = ", ".join(owner.ips if owner else [stun[0]])
+        rule = (f'insert rule ip {NAT_TABLE} input iifname "{wan}" ip saddr {{ {srcs} }} udp sport {{ {int(stun[1])}, '
+                f'{STUN_ALT_PORT} }} accept comment "answers to miniupnpd\'s STUN test"\n')
+        r = lab.exec(nat, [systools.require("nft"), "-f", "-"], input=rule)
+        if r.returncode:
+            raise RuntimeError(f"nft refused the STUN rule on {nat}: {r.stderr.strip()}")
+    extra = f"ext_perform_stun=yes\next_stun_host={stun[0]}\next_stun_port={int(stun[1])}\n" if stun else ""
     conf = lab.workdir / f"miniupnpd-{nat}.conf"
-    conf.write_text(MINIUPNPD_CONF.format(wan=wan, lan=lan, lan_net=node.lan,
+    conf.write_text(MINIUPNPD_CONF.format(wan=wan, lan=lan, lan_net=node.lan, upnp="yes" if upnp else "no",
+                                          http_port=MINIUPNPD_HTTP_PORT, table=MINIUPNPD_TABLE, extra=extra,
                                           lease=lab.workdir / f"miniupnpd-{nat}.leases"))
     proc = lab.popen(nat, [systools.require("miniupnpd"), "-f", str(conf), "-d"])
     sel = selectors.DefaultSelector()
