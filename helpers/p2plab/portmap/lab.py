@@ -250,7 +250,10 @@ def start_miniupnpd(lab: Any, nat: str = "nat-a", timeout: float = 10.0, *, upnp
     conf.write_text(MINIUPNPD_CONF.format(wan=wan, lan=lan, lan_net=node.lan, upnp="yes" if upnp else "no",
                                           http_port=MINIUPNPD_HTTP_PORT, table=MINIUPNPD_TABLE, extra=extra,
                                           lease=lab.workdir / f"miniupnpd-{nat}.leases"))
-    proc = lab.popen(nat, [systools.require("miniupnpd"), "-f", str(conf), "-d"])
+    # its own pid file: the default one (/run/miniupnpd.pid) may name a live process of another lab
+    # (rootless labs number their processes afresh), and miniupnpd would refuse to start
+    proc = lab.popen(nat, [systools.require("miniupnpd"), "-f", str(conf), "-d",
+                           "-P", str(lab.workdir / f"miniupnpd-{nat}.pid")])
     sel = selectors.DefaultSelector()
     sel.register(proc.popen.stderr, selectors.EVENT_READ)
     buf = b""
