@@ -201,3 +201,10 @@ def test_discover_refuses_to_multicast_outside_a_lab():
         igd.discover("127.0.0.1", "127.0.0.0/8")
     with pytest.raises(ConfigurationError, match="no interface here has address"):
         igd.discover("192.0.2.254", "192.0.2.0/24")
+
+
+def test_sim_punch_says_upnp_needs_the_real_lab():
+    from p2plab.punch import run_punch
+
+    with pytest.raises(ConfigurationError, match="not in the simulator.*--world netns"):
+        run_punch("symmetric", "symmetric", portmap="upnp")

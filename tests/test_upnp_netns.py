@@ -99,3 +99,46 @@ def test_miniupnpd_with_stun_grants_a_mapping_the_kernel_uses():
     assert more["calls"][0]["response"] == (DATA / "AddPortMapping-718.xml").read_bytes()  # secure mode
     assert more["calls"][1]["response"] == (DATA / "AddPortMapping-606.xml").read_bytes()  # its allow rules
     assert "dnat" not in after  # DeletePortMapping removed the rule
+
+
+@pytest.mark.parametrize("rootless", [False, True])
+def test_punch_cli_with_upnp_is_direct(rootless):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from conftest import missing
+
+    need_netns()
+    need("miniupnpd")
+    env = dict(os.environ)
+    if rootless:
+        from p2plab.netns import rootless as rl
+
+        ok, why = rl.possible()
+        if not ok:
+            missing(f"rootless labs need unprivileged user namespaces: {why}")
+        env["P2PLAB_ROOTLESS"] = "1"
+    out = subprocess.run([sys.executable, "-m", "p2plab", "punch", "--world", "netns", "--nat-a", "symmetric",
+                          "--nat-b", "symmetric", "--portmap", "upnp", "--format", "json"],
+                         capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    row = json.loads(out.stdout)
+    assert row["direct"] is True, row["reason"]
+    assert row["portmap"]["protocol"] == "upnp" and row["portmap"]["ok"]
+    assert row["portmap"]["external"] == ["203.0.113.10", 5000]
+    assert row["reason"].startswith("alice's router granted her a UPnP IGD mapping 203.0.113.10:5000")
+
+
+def test_punch_with_upnp_refused_is_not_direct_and_says_why():
+    need_netns()
+    need("miniupnpd")
+    from p2plab.netns import run_punch
+
+    res = run_punch("symmetric", "symmetric", portmap="upnp", upnp_stun=False, capture=False)
+    pm = res["portmap"]
+    assert res["direct"] is False
+    assert pm["ok"] is False and pm["result"] == "Action Failed" and pm["code"] == 501
+    assert "UPnP error 501" in res["reason"] and "carrier-grade NAT" in res["reason"]
+    assert any("Port forwarding is impossible" in line for line in pm["server_log"])
