@@ -88,3 +88,25 @@ def test_argument_text_survives_a_soap_request(text: str) -> None:
                                 upnp.add_port_mapping_args(5000, "UDP", 5000, "192.168.1.10", description=text))
     call = ET.fromstring(body).find(f"{{{upnp.SOAP_ENV}}}Body")[0]
     assert (call.find("NewPortMappingDescription").text or "") == text
+
+
+@SETTINGS
+@given(st.one_of(st.binary(max_size=600), mutated([upnp.msearch(), upnp.msearch("ssdp:all")])),
+       st.one_of(st.binary(max_size=600), mutated([
+           b"GET /rootDesc.xml HTTP/1.1\r\n\r\n",
+           b"POST /ctl/IPConn HTTP/1.1\r\nSOAPACTION: \"" + upnp.WANIP_1.encode() + b"#AddPortMapping\"\r\n"
+           b"Content-Length: " + str(len(upnp.soap_request(upnp.WANIP_1, "AddPortMapping", upnp.add_port_mapping_args(
+               5000, "UDP", 5000, "192.168.1.10"))[1])).encode() + b"\r\n\r\n"
+           + upnp.soap_request(upnp.WANIP_1, "AddPortMapping",
+                               upnp.add_port_mapping_args(5000, "UDP", 5000, "192.168.1.10"))[1]])))
+def test_igd_responder_never_raises(search: bytes, request: bytes) -> None:
+    from p2plab.portmap import PortMapServer
+    from p2plab.portmap.igdserver import IgdResponder
+
+    srv = PortMapServer("203.0.113.10", LAN, min_lifetime=1)
+    srv.start(0.0)
+    igd = IgdResponder(srv, GW, 5000)
+    for answer in igd.ssdp_answers(search):
+        assert upnp.parse_ssdp_response(answer).location == "http://192.168.1.1:5000/rootDesc.xml"
+    resp = igd.http(request, "192.168.1.10", 1.0)
+    assert resp.startswith(b"HTTP/1.1 ") and int(resp.split()[1]) in (200, 400, 404, 405, 500)

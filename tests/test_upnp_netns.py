@@ -142,3 +142,45 @@ def test_punch_with_upnp_refused_is_not_direct_and_says_why():
     assert pm["ok"] is False and pm["result"] == "Action Failed" and pm["code"] == 501
     assert "UPnP error 501" in res["reason"] and "carrier-grade NAT" in res["reason"]
     assert any("Port forwarding is impossible" in line for line in pm["server_log"])
+
+
+def test_upnpc_maps_through_p2plabs_own_igd():
+    """Debian's upnpc (miniupnpc) against p2plab's IGD responder on the lab router: it maps, lists
+    and deletes; the mapping becomes nftables rules the kernel uses; refusals carry the spec's codes.
+    upnpc needs -i: it calls an IGD whose external address is reserved "not connected" (its own
+    carrier-grade NAT check) and stops unless told to go on."""
+    need_netns()
+    need("upnpc")
+    from p2plab.portmap import lab as pml
+
+    def upnpc(*args):
+        r = lab.exec("alice", ["upnpc", *args], timeout=30)
+        return r.returncode, r.stdout + r.stderr
+
+    with _lab() as lab:
+        srv = pml.start(lab, "nat-a", upnp_port=5000)
+        rc, plain = upnpc("-s")
+        rc_a, added = upnpc("-i", "-a", ALICE, "5000", "5000", "UDP", "60")
+        rules = lab.nft_ruleset("nat-a")
+        got = lab.start_python("alice", "import socket\ns=socket.socket(2,2)\ns.bind(('192.168.1.10',5000))\n"
+                                        "s.settimeout(5)\nresult=s.recvfrom(100)[0]")
+        time.sleep(0.3)
+        lab.exec("bob", ["python3", "-c", "import socket;socket.socket(2,2).sendto(b'hi alice',('203.0.113.10',5000))"])
+        received = got.result(10)
+        _, listed = upnpc("-i", "-l")
+        _, other = upnpc("-i", "-a", "192.168.1.99", "5001", "5001", "UDP")
+        rc_d, deleted = upnpc("-i", "-d", "5000", "UDP")
+        _, again = upnpc("-i", "-d", "5000", "UDP")
+        after = lab.nft_ruleset("nat-a")
+        log = pml.stop(lab, srv)["log"]
+    assert "Found a (not connected?) IGD : http://192.168.1.1:5000/ctl/IPConn" in plain
+    assert "No valid UPNP Internet Gateway Device found" in plain  # without -i: the reserved address
+    assert rc_a == 0 and "external 203.0.113.10:5000 UDP is redirected to internal 192.168.1.10:5000" in added
+    assert "udp dport 5000 dnat to 192.168.1.10:5000" in rules
+    assert received == b"hi alice"
+    assert "UDP  5000->192.168.1.10:5000  'p2plab upnp'" in listed
+    assert "failed with code 718 (ConflictInMappingEntry)" in other
+    assert rc_d == 0 and "UPNP_DeletePortMapping() returned : 0" in deleted
+    assert "failed with code : 714" in again
+    assert "dport 5000 dnat" not in after
+    assert any("upnp mapped 192.168.1.10:5000 -> 203.0.113.10:5000 for 60 s" in line for line in log)

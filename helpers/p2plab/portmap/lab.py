@@ -51,11 +51,13 @@ def _flush_conntrack(proto: int, internal: tuple[str, int]) -> None:
 
 def serve(lan_ip: str, external_ip: str, lan: str, wan: str, *, ready_path: str, stop_path: str,
           duration: float = 60.0, min_lifetime: int = 1, max_lifetime: int = 86400,
-          refuse: tuple[int, int, str] | None = None) -> dict[str, Any]:
+          refuse: tuple[int, int, str] | None = None, upnp_port: int | None = None) -> dict[str, Any]:
     """Serve PCP and NAT-PMP on ``lan_ip``:5351 until ``stop_path`` exists or ``duration`` passes.
 
     Runs inside the router's namespace (``Lab.start_python``). Returns the server's log, its events
-    and the nftables scripts it applied. ``min_lifetime`` defaults to 1 s so a lab can watch a
+    and the nftables scripts it applied. ``upnp_port``: also be a UPnP Internet Gateway Device
+    (``p2plab.portmap.igdserver``): answer SSDP searches on the LAN (239.255.255.250:1900, joined on
+    ``lan_ip`` only) and serve the description and SOAP control over HTTP on ``lan_ip:upnp_port``. ``min_lifetime`` defaults to 1 s so a lab can watch a
     mapping expire (RFC 6887 section 15 suggests a 120 s minimum for a real router).
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -64,6 +66,23 @@ def serve(lan_ip: str, external_ip: str, lan: str, wan: str, *, ready_path: str,
     t0 = time.monotonic()
     server = PortMapServer(external_ip, lan, min_lifetime=min_lifetime, max_lifetime=max_lifetime, refuse=refuse)
     server.start(0.0, (lan_ip, PORT))
+    inputs = [sock]
+    igd = ssdp = http = None
+    if upnp_port is not None:
+        from . import upnp as _upnp
+        from .igdserver import IgdResponder
+
+        igd = IgdResponder(server, lan_ip, upnp_port)
+        ssdp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        ssdp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        ssdp.bind((_upnp.SSDP_GROUP[0], _upnp.SSDP_GROUP[1]))  # bound to the group: replies leave from lan_ip
+        ssdp.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                        socket.inet_aton(_upnp.SSDP_GROUP[0]) + socket.inet_aton(lan_ip))
+        http = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        http.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        http.bind((lan_ip, upnp_port))
+        http.listen(8)
+        inputs += [ssdp, http]
     _apply(server, wan)
     Path(ready_path).write_text("ready")
     events: list[dict[str, Any]] = []
@@ -73,11 +92,18 @@ def serve(lan_ip: str, external_ip: str, lan: str, wan: str, *, ready_path: str,
         now = time.monotonic() - t0
         at = server.next_timer()
         wait = 0.1 if at is None else max(0.0, min(0.1, at - now))
-        readable, _, _ = select.select([sock], [], [], wait)
+        readable, _, _ = select.select(inputs, [], [], wait)
         now = time.monotonic() - t0
-        if readable:
+        if sock in readable:
             data, addr = sock.recvfrom(2048)
             server.datagram_received(data, addr, now)
+        if ssdp is not None and ssdp in readable:
+            data, addr = ssdp.recvfrom(2048)
+            if _in_lan(addr[0], lan):
+                for answer in igd.ssdp_answers(data):
+                    ssdp.sendto(answer, addr)
+        if http is not None and http in readable:
+            _serve_http(http, igd, lan, time.monotonic() - t0)
         at = server.next_timer()
         if at is not None and at <= now:
             server.handle_timer(now)
@@ -93,9 +119,45 @@ def serve(lan_ip: str, external_ip: str, lan: str, wan: str, *, ready_path: str,
             scripts.append(_apply(server, wan))
         for data, addr in server.datagrams_to_send():
             sock.sendto(data, addr)
-    sock.close()
+    for s in (sock, ssdp, http):
+        if s is not None:
+            s.close()
     subprocess.run([systools.require("nft"), "delete", "table", "ip", PORTMAP_TABLE], capture_output=True)
-    return {"log": server.log, "events": events, "scripts": scripts, "table": server.table()}
+    return {"log": server.log + (igd.log if igd else []), "events": events, "scripts": scripts,
+            "table": server.table()}
+
+
+def _in_lan(ip: str, lan: str) -> bool:
+    import ipaddress
+
+    return ipaddress.IPv4Address(ip) in ipaddress.IPv4Network(lan, strict=False)
+
+
+def _serve_http(listener: socket.socket, igd: Any, lan: str, now: float) -> None:
+    """Answer one HTTP connection (one request, then close), only from the LAN."""
+    from .igdserver import parse_http_request
+
+    conn, addr = listener.accept()
+    try:
+        if not _in_lan(addr[0], lan):
+            return
+        conn.settimeout(2.0)
+        data = b""
+        while True:
+            try:
+                if parse_http_request(data) is not None:
+                    break
+            except ValueError:
+                break
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        conn.sendall(igd.http(data, addr[0], now))
+    except OSError:
+        pass
+    finally:
+        conn.close()
 
 
 def start(lab: Any, nat: str = "nat-a", **kwargs: Any) -> Any:
