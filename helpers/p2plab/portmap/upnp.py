@@ -34,7 +34,7 @@ from ..errors import P2PLabError
 from ..sansio import Addr, DatagramProtocol
 
 SSDP_GROUP: Addr = ("239.255.255.250", 1900)  # UDA section 1: the SSDP multicast address and port
-SSDP_TTL = 2  # UDA 1.1: the IP TTL of multicast SSDP messages SHOULD default to 2 (UDA 1.0 said 4)
+SSDP_TTL = 2  # UDA 1.1: the IP TTL of multicast SSDP messages SHOULD default to 2
 
 IGD_1 = "urn:schemas-upnp-org:device:InternetGatewayDevice:1"
 IGD_2 = "urn:schemas-upnp-org:device:InternetGatewayDevice:2"
@@ -50,9 +50,11 @@ SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP_ENCODING = "http://schemas.xmlsoap.org/soap/encoding/"
 CONTROL_NS = "urn:schemas-upnp-org:control-1-0"
 
-# UPnP error codes a WANIPConnection action can return: 4xx/5xx/6xx from the UPnP Device
-# Architecture (section 3.2.2, "UPnP/1.0 error codes"), 7xx from the WANIPConnection:1 and :2
-# service specifications (the names as miniupnpc's upnperrors.c and miniupnpd's upnpsoap.c spell them).
+# UPnP error codes a WANIPConnection action can return: 401-605 from the UPnP Device Architecture
+# (its control section's table of error codes), 606 and 7xx from the WANIPConnection:1 and :2 service
+# specifications (as miniupnpc's upnpcommands.h quotes them for AddPortMapping; the names as its
+# upnperrors.c and miniupnpd's upnpsoap.c spell them). 724-727 are IGD v1 codes that WANIPConnection:2
+# gateways must no longer send (clients must still understand them); 728, 729 and 732 are v2 additions.
 ERRORS: dict[int, tuple[str, str]] = {
     401: ("Invalid Action", "no action by that name in this service"),
     402: ("Invalid Args", "an argument is missing, extra or of the wrong type"),
@@ -63,8 +65,9 @@ ERRORS: dict[int, tuple[str, str]] = {
     603: ("Out of Memory", "the router ran out of memory"),
     604: ("Human Intervention Required", "someone must act on the router itself"),
     605: ("String Argument Too Long", "a string argument is too long (e.g. the description)"),
-    606: ("Action not authorized", "the router refuses this client the action: UPnP port mapping is "
-                                   "turned off, or the client may not map that port"),
+    606: ("Action not authorized", "the action needs an authorization this client does not have (the "
+                                   "router's rules do not let it map that port, or the mapping is another "
+                                   "client's)"),
     713: ("SpecifiedArrayIndexInvalid", "no port mapping at that index"),
     714: ("NoSuchEntryInArray", "no port mapping matches the given external port and protocol"),
     715: ("WildCardNotPermittedInSrcIP", "the remote host cannot be a wildcard"),
@@ -97,7 +100,8 @@ class UpnpActionError(P2PLabError):
         self.name, meaning = ERRORS.get(code, (description or "UnknownError",
                                                "an error code this client does not know")) if code else (
             f"HTTP {http_status}", "the router answered with an HTTP error and no UPnP error code")
-        said = f" (the router says {description!r})" if description and description != self.name else ""
+        same = description.replace(" ", "").lower() == str(self.name).replace(" ", "").lower()
+        said = f" (the router says {description!r})" if description and not same else ""
         self.message = f"the router refused {action}: UPnP error {code} {self.name} - {meaning}{said}" if code \
             else f"the router refused {action}: HTTP {http_status} without a UPnP error code{said}"
         super().__init__(self.message)
@@ -213,7 +217,7 @@ class SsdpSearch(DatagramProtocol):
     """Multicast ``M-SEARCH`` for an IGD and collect answers, sans-I/O.
 
     Sends one request per search target in ``targets`` to 239.255.255.250:1900 and repeats them
-    every ``interval`` seconds (UDP is lossy; UDA suggests sending more than once) until an
+    every ``interval`` seconds (UDP is lossy: a lost search or answer is tried again) until an
     acceptable answer arrives or ``timeout`` passes. An answer is acceptable when it comes from
     inside ``lan`` and its LOCATION passes ``check_location``. Events:
 
@@ -327,7 +331,8 @@ class Service:
 
 def find_service(description: bytes, location: str, lan: str | None = None, gateway: str | None = None) -> Service:
     """Find the WANIPConnection (``:2`` before ``:1``; else WANPPPConnection:1) service in a device
-    description and resolve its control URL against ``URLBase`` or ``location`` (UDA section 2.3).
+    description and resolve its control URL against the description's ``URLBase`` (UPnP 1.0) or, without one,
+    the ``location`` it was fetched from.
     With ``lan`` the control URL must pass ``check_location`` too."""
     root = _xml(description, "device description")
     if _local(root.tag) != "root":
