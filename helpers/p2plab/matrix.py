@@ -124,9 +124,9 @@ def register(sub: Any) -> None:
                    help="udp: the UDP punch of notebook 06; tcp: TCP hole punching with listen+connect (notebook 08)")
     p.add_argument("--connect-only", action="store_true",
                    help="tcp: only connect(), no listening socket on the same port")
-    p.add_argument("--portmap", choices=["pcp", "natpmp"], default=None,
-                   help="alice first asks her router for a port mapping (PCP, RFC 6887, or NAT-PMP, RFC 6886) "
-                        "and advertises it")
+    p.add_argument("--portmap", choices=["pcp", "natpmp", "upnp"], default=None,
+                   help="alice first asks her router for a port mapping (PCP, RFC 6887, NAT-PMP, RFC 6886, or "
+                        "UPnP IGD - netns only, against Debian's miniupnpd) and advertises it")
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_punch_cmd)

@@ -226,6 +226,12 @@ def run_punch(nat_a: Any = "port-restricted-cone", nat_b: Any = "port-restricted
     if portmap is not None:
         from .portmap import check_protocol
 
+        if str(portmap).strip().lower() == "upnp":
+            from .errors import ConfigurationError
+
+            raise ConfigurationError("UPnP IGD is not in the simulator (it speaks SSDP multicast and HTTP to the "
+                                     "router, which the simulator does not model): use --world netns, where Debian's "
+                                     "miniupnpd runs on the lab router, or --portmap pcp / natpmp here")
         portmap = check_protocol(portmap)
         t.nodes["nat-a"].portmap = True
     net = sim.Network.build(t, seed=seed, record=record)
@@ -276,7 +282,7 @@ def map_port(net: Network, protocol: str, host: str, port: int, lifetime: int = 
 
 def portmap_sentence(pm: dict[str, Any]) -> str:
     """One sentence on what a port mapping request got."""
-    name = {"pcp": "PCP", "natpmp": "NAT-PMP"}.get(pm.get("protocol"), str(pm.get("protocol")))
+    name = {"pcp": "PCP", "natpmp": "NAT-PMP", "upnp": "UPnP IGD"}.get(pm.get("protocol"), str(pm.get("protocol")))
     if pm.get("ok"):
         ext = pm["external"]
         text = (f"alice's router granted her a {name} mapping {ext[0]}:{ext[1]} for {pm['lifetime']} s "

@@ -33,6 +33,7 @@ PACKAGES: dict[str, str] = {
     "ip": "iproute2", "tc": "iproute2", "nft": "nftables", "conntrack": "conntrack",
     "tcpdump": "tcpdump", "tshark": "tshark", "turnserver": "coturn", "turnutils_uclient": "coturn",
     "chromium": "chromium", "unshare": "util-linux", "nsenter": "util-linux", "node": "nodejs",
+    "miniupnpd": "miniupnpd-nftables", "upnpc": "miniupnpc",
 }
 
 _cache: dict[str, str | None] = {}

@@ -41,7 +41,7 @@ def _name(b: Any) -> str:
 def run_punch(nat_a: str | NatBehavior = "port-restricted-cone", nat_b: str | NatBehavior = "port-restricted-cone",
               *, conntrack_clash: bool | None = None, bob_first: bool = False, head_start: float = 0.5,
               give_up_after: float = 3.0, capture: bool = True, topology: Topology | None = None,
-              approximate: bool = False, portmap: str | None = None) -> dict[str, Any]:
+              approximate: bool = False, portmap: str | None = None, upnp_stun: bool = True) -> dict[str, Any]:
     """Punch a hole between alice and bob through real kernel NATs; returns what happened.
 
     Keys: ``direct`` (bool), ``packets`` (punch packets sent), ``time`` (seconds from the first
@@ -55,6 +55,12 @@ def run_punch(nat_a: str | NatBehavior = "port-restricted-cone", nat_b: str | Na
     ``portmap="pcp"`` or ``"natpmp"``: p2plab's port mapping server runs on nat-a
     (``p2plab.portmap.lab``); Alice asks it for a mapping of her port 5000 before punching and
     advertises the granted endpoint at the rendezvous. ``portmap`` (the key) says what she got.
+
+    ``portmap="upnp"``: nat-a runs Debian's miniupnpd (UPnP IGD) instead and Alice uses p2plab's UPnP
+    client (``p2plab.portmap.igd``). The lab router's external address is a reserved documentation
+    address, so miniupnpd would refuse; with ``upnp_stun=True`` (the default) it first checks with
+    the lab's STUN server that its WAN is reachable unchanged and then grants mappings
+    (``ext_perform_stun``); ``upnp_stun=False`` shows the refusal.
     """
     from .lab import Lab
 
@@ -69,7 +75,7 @@ def run_punch(nat_a: str | NatBehavior = "port-restricted-cone", nat_b: str | Na
     if portmap is not None:
         from ..portmap import check_protocol
 
-        portmap = check_protocol(portmap)
+        portmap = "upnp" if str(portmap).strip().lower() == "upnp" else check_protocol(portmap)
     advertise = None
     with Lab(topo, capture=capture, approximate=approximate) as lab:
         out["lab"] = lab.id
@@ -77,10 +83,13 @@ def run_punch(nat_a: str | NatBehavior = "port-restricted-cone", nat_b: str | Na
         if portmap is not None:
             from ..portmap import lab as pml
 
-            pm_srv = pml.start(lab, "nat-a")
             alice = topo.nodes["alice"]
             gw = topo.nodes[alice.behind].lan_ip
-            got = lab.run_python("alice", pml.request, portmap, gw, PEER_PORT, client_ip=alice.ip, wait=3.0)
+            if portmap == "upnp":
+                got, pm_srv = _upnp(lab, topo, upnp_stun)
+            else:
+                pm_srv = pml.start(lab, "nat-a")
+                got = lab.run_python("alice", pml.request, portmap, gw, PEER_PORT, client_ip=alice.ip, wait=3.0)
             mapped = [e for e in got["events"] if e["kind"] == "mapped"]
             failed = [e for e in got["events"] if e["kind"] == "failed"]
             out["portmap"] = {"protocol": portmap, "ok": bool(mapped), "external": got.get("external"),
@@ -88,6 +97,8 @@ def run_punch(nat_a: str | NatBehavior = "port-restricted-cone", nat_b: str | Na
                               "result": "SUCCESS" if mapped else (failed[0]["result"] if failed else None),
                               "message": failed[0]["message"] if failed else "",
                               "warning": mapped[0].get("warning", "") if mapped else ""}
+            if portmap == "upnp" and failed:
+                out["portmap"]["code"] = failed[0].get("code")
             advertise = got.get("external") if mapped else None
         srv = lab.start_protocol("server", "p2plab.punch:RendezvousServer", port=RENDEZVOUS_PORT,
                                  duration=duration + 1.0)
@@ -106,7 +117,8 @@ def run_punch(nat_a: str | NatBehavior = "port-restricted-cone", nat_b: str | Na
         srv.terminate()
         srv.wait(5)
         if pm_srv is not None:
-            out["portmap"]["server_log"] = pml.stop(lab, pm_srv)["log"]
+            out["portmap"]["server_log"] = (pm_srv.log().splitlines() if portmap == "upnp"
+                                            else pml.stop(lab, pm_srv)["log"])
         out["conntrack"] = {n.name: lab.conntrack(n.name) for n in topo.nats()}
         out["trace"] = lab.trace() if capture else None
         out["notes"] = list(lab.notes)
@@ -118,6 +130,25 @@ def run_punch(nat_a: str | NatBehavior = "port-restricted-cone", nat_b: str | Na
 
         out["reason"] = f"{portmap_sentence(out['portmap'])} {out['reason']}"
     return out
+
+
+def _upnp(lab: Any, topo: Topology, stun: bool) -> tuple[dict[str, Any], Any]:
+    """miniupnpd on nat-a (checking its WAN with STUN first when ``stun``); Alice maps PEER_PORT with UPnP."""
+    from .. import systools
+    from ..errors import ConfigurationError
+    from ..portmap import igd
+    from ..portmap import lab as pml
+
+    if systools.find("miniupnpd") is None:
+        raise ConfigurationError("--portmap upnp runs Debian's miniupnpd on the lab router, and it is not "
+                                 f"installed: {systools.install_fix(['miniupnpd-nftables'])}")
+    addr = pml.start_stun(lab)[1] if stun else None
+    daemon = pml.start_miniupnpd(lab, "nat-a", upnp=True, stun=addr)
+    alice = topo.nodes["alice"]
+    router = topo.nodes[alice.behind]
+    got = lab.run_python("alice", igd.map_port, PEER_PORT, client_ip=alice.ip, lan=router.lan,
+                         gateway=router.lan_ip, lease=3600)
+    return got, daemon
 
 
 def _outcome(out: dict, results: dict, a: NatBehavior, b: NatBehavior) -> None:
