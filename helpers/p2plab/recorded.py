@@ -356,6 +356,18 @@ def _ice(nat_a: str, nat_b: str) -> Callable[[], tuple[Trace, dict]]:
     return run
 
 
+def _portmap_upnp() -> tuple[Trace, dict]:
+    from .netns.upnplab import run_upnp_story
+
+    r = run_upnp_story()
+    found = next((e for e in r["refused"]["events"] if e["kind"] == "found"), {})
+    described = next((e for e in r["refused"]["events"] if e["kind"] == "described"), {})
+    details = {"location": found.get("location"), "server": found.get("server"),
+               "service": described.get("service"), "control_url": described.get("control_url"),
+               "soap": r["soap"], "rule": r["rule"], "external": r["granted"]["external"]}
+    return r["trace"], {"ok": r["ok"], "reason": r["reason"], "details": details}
+
+
 def _reversal() -> tuple[Trace, dict]:
     from .netns.reversal import run_reversal
 
@@ -446,6 +458,9 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
              "works", _punch("symmetric", "symmetric", portmap="pcp")),
     Scenario("portmap-cgn", "alice's home router grants a PCP mapping, but it sits behind a carrier-grade NAT: "
              "the mapping is on the wrong box and the punch fails", _portmap_cgn),
+    Scenario("portmap-upnp", "alice asks her router's miniupnpd for a UPnP IGD mapping: refused (error 501) while "
+             "its WAN address looks reserved, granted after its STUN check; bob's datagram then reaches alice",
+             _portmap_upnp),
     Scenario("reversal", "connection reversal: bob (public) asks the server, alice behind a NAT calls him", _reversal),
     Scenario("port-forward", "a port forward on alice's router lets bob's unsolicited datagram in", _port_forward),
     Scenario("icmp-nat", "ping, traceroute and TCP through a kernel NAT: ICMP identifiers, quoted headers, "

@@ -67,6 +67,17 @@ def describe_icmp(icmp: bytes) -> str:
     return text
 
 
+def describe_ssdp(payload: bytes) -> str:
+    """SSDP (UPnP discovery, HTTP over UDP): a search, an answer or an announcement, with its target."""
+    lines = payload.decode("latin-1").split("\r\n")
+    headers = {k.strip().upper(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:]) if k}
+    if lines[0].startswith("M-SEARCH"):
+        return f"SSDP M-SEARCH {headers.get('ST', '')}".strip()
+    if lines[0].startswith("NOTIFY"):
+        return f"SSDP NOTIFY {headers.get('NTS', '')} {headers.get('NT', '')}".strip()
+    return f"SSDP answer {headers.get('ST', '')}".strip()
+
+
 def describe_payload(payload: bytes, proto: int = UDP, flags: int = 0) -> tuple[str, str]:
     """Name the application protocol of a payload and summarise it in a few words."""
     if proto == 1:
@@ -90,6 +101,8 @@ def describe_payload(payload: bytes, proto: int = UDP, flags: int = 0) -> tuple[
             return "TURN", f"TURN ChannelData 0x{channel:04x}"
     if len(payload) >= 13 and 20 <= payload[0] <= 26 and payload[1] == 0xFE:  # RFC 7983: 20-63 is DTLS
         return "DTLS", f"DTLS {DTLS_CONTENT.get(payload[0], payload[0])}"
+    if proto == UDP and payload.startswith((b"M-SEARCH * HTTP/1.1\r\n", b"NOTIFY * HTTP/1.1\r\n", b"HTTP/1.1 200")):
+        return "SSDP", describe_ssdp(payload)
     if payload.startswith(b"P2P1 "):
         words = payload[5:].split(b" ")
         return "P2P", "P2P " + b" ".join(words[:3]).decode("latin-1", "replace")[:60]

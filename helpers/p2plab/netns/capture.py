@@ -261,14 +261,45 @@ def build_trace(lab: Lab, files: dict[str, Path], ifindex: dict[str, dict[int, s
             before[14], after[14] = i, j
             before[12] = after[12] = (f"{node} rewrote {before[4]}:{before[5]} > {before[6]}:{before[7]} "
                                       f"as {after[4]}:{after[5]} > {after[6]}:{after[7]}")
+    own_out = {(r[1], r[4], r[5], r[6], r[7]) for r in rows if r[1] in routers and r[3] == "out"}
     for row, raw in zip(rows, packets):
         if row[11] == "captured":
-            row[11] = "dropped"
-            row[12] = _drop_reason(lab, row, raw)
+            local = _to_router_itself(lab, row, own_out)
+            row[11], row[12] = ("delivered", local) if local else ("dropped", _drop_reason(lab, row, raw))
     trace = Trace([tuple(r) for r in rows], packets, world="netns",
                   meta={"lab": lab.id, "topology": topo.name, "epoch": epoch,
                         "pcaps": {k: str(v) for k, v in files.items()}})
     return trace
+
+
+def _to_router_itself(lab: Lab, row: list, own_out: set[tuple]) -> str:
+    """Why a packet a router received and never sent on was its own (a program on the router, e.g. a
+    port mapping daemon, took it), or '' when nothing in the capture shows that."""
+    import ipaddress
+
+    node_name, iface, src, sport, dst, dport = row[1], row[2], row[4], row[5], row[6], row[7]
+    if node_name == INTERNET or row[3] != "in" or not sport:
+        return ""
+    node = lab.topology.nodes[node_name]
+    own = set(node.ips) | {node.lan_ip}
+    try:
+        multicast = ipaddress.IPv4Address(dst).is_multicast
+    except ValueError:
+        return ""
+    if dst not in own and not multicast:
+        return ""
+    answered = [ip for ip in own if (node_name, ip, dport, src, sport) in own_out]
+    if answered and iface == "wan" and not multicast:
+        return (f"the answer to {node_name}'s own packet from {dst}:{dport}: its input chain accepts the replies "
+                "of flows it started")
+    if answered:
+        return (f"to a program on {node_name} itself listening on port {dport} ({dst}:{dport}), which answered "
+                f"from {answered[0]}:{dport}")
+    if iface == "wan" and not multicast and any((node_name, dst, dport) == o[:3] for o in own_out):
+        return (f"to a socket {node_name} itself opened ({dst}:{dport}), from {src}:{sport}, to which it never "
+                "sent: only an explicit rule in its input chain lets such a packet in (the one for miniupnpd's "
+                "STUN test does)")
+    return ""
 
 
 def _drop_reason(lab: Lab, row: list, raw: bytes = b"") -> str:
@@ -289,6 +320,9 @@ def _drop_reason(lab: Lab, row: list, raw: bytes = b"") -> str:
             return (f"unsolicited inbound: no mapping for {dst}:{dport} from {src}:{sport} under "
                     f"{node.nat.filtering} filtering (dropped by {node_name}'s input chain)")
         return f"addressed to {node_name} itself ({dst}:{dport}): no hairpinning, nothing listens there"
+    if dst.split(".")[0].isdigit() and 224 <= int(dst.split(".")[0]) <= 239:
+        return (f"multicast to {dst}:{dport}: {node_name} does not route multicast, and no program on it "
+                "answered")
     return f"{node_name} did not forward it (no conntrack mapping admitted it: {node.nat.filtering} filtering)"
 
 

@@ -55,11 +55,14 @@ def lab_interface(ip: str) -> str:
 
 
 def discover(client_ip: str, lan: str, gateway: str | None = None, *, timeout: float = 3.0,
-             interval: float = 1.0) -> dict[str, Any]:
+             interval: float = 1.0, linger: float = 0.0) -> dict[str, Any]:
     """Multicast ``M-SEARCH`` from ``client_ip`` and wait for an Internet gateway's answer.
 
     Returns ``{"found": SsdpResponse | None, "events": [...], "raw": [(source, bytes), ...]}``.
     The multicast leaves only through the lab interface holding ``client_ip``, with TTL 2.
+    ``linger``: once a gateway answered, keep the socket open that many seconds more and collect the
+    later answers (a router answers each search target after its own random delay of up to MX = 1 s;
+    an answer meeting a closed port makes this host's kernel send back an ICMP port unreachable).
     """
     lab_interface(client_ip)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -90,6 +93,14 @@ def discover(client_ip: str, lan: str, gateway: str | None = None, *, timeout: f
                 continue
             raw.append(([addr[0], addr[1]], data))
             search.datagram_received(data, addr, time.monotonic() - t0)
+        end = time.monotonic() + (linger if search.found is not None else 0.0)
+        while (left := end - time.monotonic()) > 0:
+            sock.settimeout(left)
+            try:
+                data, addr = sock.recvfrom(8192)
+            except (TimeoutError, BlockingIOError):
+                break
+            raw.append(([addr[0], addr[1]], data))
     finally:
         sock.close()
     return {"found": search.found, "events": events, "raw": raw}
@@ -165,7 +176,7 @@ NO_EXTERNAL = ("the router reports no usable external address (GetExternalIPAddr
 
 def map_port(internal_port: int, *, client_ip: str, lan: str, gateway: str, external_port: int | None = None,
              protocol: str = "UDP", lease: int = 3600, delete: bool = False, timeout: float = 3.0,
-             description: str = "p2plab") -> dict[str, Any]:
+             description: str = "p2plab", ssdp_linger: float = 0.0) -> dict[str, Any]:
     """Discover the IGD, read its description, ask its external address, map ``internal_port``.
 
     Run it on a lab host (``lab.run_python``). Returns ``events`` (``found``, ``described``,
@@ -173,6 +184,7 @@ def map_port(internal_port: int, *, client_ip: str, lan: str, gateway: str, exte
     ``external`` ([ip, port] or None), ``exchanges`` (the SOAP requests and responses) and ``ssdp``
     (the raw SSDP answers). A failure's event carries ``stage``, ``result`` (e.g.
     ``ConflictInMappingEntry`` or ``TIMEOUT``), ``code`` (the UPnP error code) and ``message``.
+    ``ssdp_linger``: seconds to keep listening for the router's later SSDP answers (``discover``'s ``linger``).
     """
     external_port = int(external_port or internal_port)
     out: dict[str, Any] = {"events": [], "state": "failed", "external": None, "exchanges": [], "ssdp": []}
@@ -185,7 +197,7 @@ def map_port(internal_port: int, *, client_ip: str, lan: str, gateway: str, exte
         ev("failed", stage=stage, result=result, code=code, message=message, protocol="upnp")
         return out
 
-    found = discover(client_ip, lan, gateway, timeout=timeout)
+    found = discover(client_ip, lan, gateway, timeout=timeout, linger=ssdp_linger)
     out["ssdp"] = [[src, data.decode(errors="replace")] for src, data in found["raw"]]
     out["events"] += [e for e in found["events"] if e["kind"] == "refused"]
     if found["found"] is None:
