@@ -275,6 +275,11 @@ class NatRouter(SimNode):
         if pkt.ttl <= 1:
             net.record(name, "lan", "in", pkt, "dropped", _TTL_EXPIRED)
             return
+        if self.behavior.egress_only is not None:  # a network that blocks UDP (nat.FIREWALLED)
+            blocked = self.behavior.egress_blocked(pkt.proto, pkt.dport)
+            if blocked:
+                net.record(name, "lan", "in", pkt, "dropped", blocked)
+                return
         new, note = self.table.outbound(pkt, net.now)
         new = _forwarded(pkt, new)
         net.record_pair(name, ("lan", "in", pkt), ("wan", "out", new), note)
