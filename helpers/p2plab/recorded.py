@@ -396,6 +396,18 @@ def _ice(nat_a: str, nat_b: str) -> Callable[[], tuple[Trace, dict]]:
     return run
 
 
+def _ice_udp_blocked() -> tuple[Trace, dict]:
+    """ICE when alice's network lets only TCP to port 443 out: her UDP TURN and TCP TURN attempts fail,
+    TURN over TLS on 443 wins (``p2plab.ice.labrun``)."""
+    from .ice.labrun import run_ice_lab
+
+    res = run_ice_lab("udp-blocked", "port-restricted-cone", fallback=True, capture=True)
+    d = res.as_dict()
+    details = {k: d[k] for k in ("local_type", "remote_type", "relay_protocol", "relay_server", "time",
+                                 "turn_attempts", "connections")}
+    return res.trace, {"ok": res.success, "direct": res.direct, "reason": res.reason, "details": details}
+
+
 def _reversal() -> tuple[Trace, dict]:
     from .netns.reversal import run_reversal
 
@@ -480,6 +492,8 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
         "port-restricted-cone", "port-restricted-cone")),
     Scenario("ice-relayed", "ICE between alice and bob behind two symmetric NATs: only the relay works",
              _ice("symmetric", "symmetric")),
+    Scenario("ice-udp-blocked", "ICE when alice's network lets only TCP to port 443 out: TURN over UDP and TCP "
+             "fail, TURN over TLS on 443 gets through and the pair is relayed", _ice_udp_blocked),
     Scenario("portmap-pcp", "alice asks her router for a PCP mapping, then punches bob: symmetric x symmetric "
              "works", _punch("symmetric", "symmetric", portmap="pcp")),
     Scenario("portmap-cgn", "alice's home router grants a PCP mapping, but it sits behind a carrier-grade NAT: "
@@ -573,6 +587,9 @@ class RealRun:
         lines = [f"{self.name}: {SCENARIOS[self.name].what}", f"packet kinds the hosts sent: {', '.join(kinds)}"]
         if "direct" in self.outcome:
             lines.append(f"direct path between alice and bob: {'yes' if self.outcome['direct'] else 'no'}")
+        relay_protocol = (self.outcome.get("details") or {}).get("relay_protocol")
+        if relay_protocol:
+            lines.append(f"alice reached her TURN relay over {relay_protocol.upper()}")
         else:
             lines.append(f"worked as the scenario expects: {'yes' if self.outcome.get('ok') else 'no'}")
         return "\n".join(lines)
