@@ -162,11 +162,28 @@ class IceDriver(Driver):
                 log.exception("protocol failed in stream_failed")
         self._after_step()
 
-    def close(self) -> None:
-        """Say goodbye (the agent's ``close()``), then close the UDP socket and every connection."""
+    async def aclose(self, timeout: float = 2.0) -> None:
+        """Close like ``close()``, but let each TCP/TLS connection end cleanly: TLS close_notify and FIN
+        both ways, waiting up to ``timeout`` s for the server's side (no RST from a socket closed too soon)."""
         if self._closed:
             return
-        super().close()
+        writers = [c.writer for c in self._conns.values() if c.writer is not None]
+        Driver.close(self)  # the agent's goodbye, the UDP socket; the readers stop delivering
+        for writer in writers:
+            with contextlib.suppress(Exception):
+                writer.close()
+        for writer in writers:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(writer.wait_closed(), timeout)
+        self.close()
+
+    async def __aexit__(self, *exc) -> None:
+        await self.aclose()
+
+    def close(self) -> None:
+        """Say goodbye (the agent's ``close()``), then close the UDP socket and every connection."""
+        if not self._closed:
+            super().close()
         for conn in self._conns.values():
             if conn.writer is not None:
                 with contextlib.suppress(Exception):
