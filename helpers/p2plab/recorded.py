@@ -288,14 +288,15 @@ def _candidate_from_json(d: dict[str, Any]) -> Any:
 
 def ice_agent_main(name: str, controlling: bool, ip: str, server_ip: str, signal_dir: str,
                    timeout: float = 8.0, turn_urls: list[str] | None = None, cafile: str | None = None,
-                   gather: tuple[int, int] | None = None) -> dict[str, Any]:
+                   gather: tuple[int, int] | None = None, connect_timeout: float = 3.0) -> dict[str, Any]:
     """One ICE agent on real sockets; candidates are exchanged through files in ``signal_dir``
     (the lab's hosts share the file system: a stand-in for a signaling server).
 
     ``turn_urls`` (RFC 7065 URIs, e.g. ``turns:192.0.2.1:443``): TURN servers tried in order, over
     UDP, TCP or TLS (trusting the certificate ``cafile``); default: UDP TURN on port 3479 only.
     ``gather``: (requests, wait factor) of the STUN/UDP TURN transactions while gathering (RFC 8489
-    Rc and Rm) - fewer means a blocked UDP server is given up sooner."""
+    Rc and Rm) - fewer means a blocked UDP server is given up sooner; ``connect_timeout``: seconds to wait
+    for a TCP/TLS connection to a TURN server."""
     import asyncio
     import contextlib
     import random
@@ -319,7 +320,7 @@ def ice_agent_main(name: str, controlling: bool, ip: str, server_ip: str, signal
         if turn_urls:
             from .ice.streams import IceDriver
 
-            driver: Driver = IceDriver(agent, (ip, AGENT_PORT), cafile=cafile)
+            driver: Driver = IceDriver(agent, (ip, AGENT_PORT), cafile=cafile, connect_timeout=connect_timeout)
         else:
             driver = Driver(agent, (ip, AGENT_PORT))
         async with driver as d:

@@ -5,7 +5,7 @@ p2plab's STUN server (UDP 3478) and TURN server (UDP and TCP 3479, TLS 443 with 
 for the lab) on the server host, and one ``IceAgent`` on each of Alice and Bob. Each agent tries
 its TURN servers in order - ``turn:192.0.2.1:3479``, ``turn:192.0.2.1:3479?transport=tcp``,
 ``turns:192.0.2.1:443`` - and keeps the first that allocates. Behind ``udp-blocked`` (only TCP to
-port 443 leaves) the UDP attempt times out, the TCP connection to 3479 is never answered, and TLS
+port 443 leaves) the UDP attempt times out (after 1.5 s), the TCP connection to 3479 is never answered (1.5 s), and TLS
 on 443 gets through: the selected pair is relayed, reached over TLS.
 
 ``fallback=False`` gives the agents the UDP TURN server only (as ``python -m p2plab record ice``
@@ -24,7 +24,11 @@ from typing import Any
 from ..addresses import fmt
 from .run import STUN_PORT, TURN_PORT, TURN_TLS_PORT
 
-GATHER = (3, 4)  # STUN/UDP TURN while gathering: 3 requests (0, 0.5, 1.5 s), given up at 3.5 s
+# Short timers, so that a lesson can run the scenario live: STUN/UDP TURN while gathering send 2 requests
+# (0 and 0.5 s) and give up at 1.5 s (RFC 8489 Rc = 2, Rm = 2, RTO 500 ms); a TCP or TLS connection that is
+# not up within 1.5 s counts as failed. Browsers wait longer; the order of events is the same.
+GATHER = (2, 2)
+CONNECT_TIMEOUT = 1.5
 
 
 def turn_urls(server_ip: str, fallback: bool = True) -> list[str]:
@@ -106,7 +110,8 @@ def run_ice_lab(nat_a: str = "udp-blocked", nat_b: str = "port-restricted-cone",
                                str(certdir) if fallback else None)
         time.sleep(0.8)  # let the servers import and bind before the agents gather
         urls = turn_urls(t.SERVER_IP, fallback)
-        kw = {"timeout": timeout, "turn_urls": urls, "cafile": str(cert), "gather": GATHER}
+        kw = {"timeout": timeout, "turn_urls": urls, "cafile": str(cert), "gather": GATHER,
+              "connect_timeout": CONNECT_TIMEOUT}
         a = lab.start_python("alice", ice_agent_main, "alice", True, t.ALICE_IP, t.SERVER_IP, str(box), **kw)
         b = lab.start_python("bob", ice_agent_main, "bob", False, t.BOB_IP, t.SERVER_IP, str(box), **kw)
         ra, rb = a.result(timeout * 3 + 20), b.result(timeout * 3 + 20)
