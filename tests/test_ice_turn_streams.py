@@ -277,3 +277,56 @@ def test_sim_udp_blocked_fails_and_says_why_and_where_the_fallback_runs():
     assert len(drops) > 0
     ok = run_ice("port-restricted-cone", "port-restricted-cone")
     assert ok.success and "UDP is blocked" not in ok.reason
+
+
+def test_the_simulator_refuses_stream_traffic_with_a_clear_message():
+    from p2plab import sim
+    from p2plab import topology as t
+
+    net = sim.Network.build(t.punch("udp-blocked", "port-restricted-cone"), seed=0)
+    agent = IceAgent("alice", True, turn_server=(t.SERVER_IP, 443), turn_transport="tls", turn_username="alice",
+                     turn_password="secret", rng=random.Random(1))
+    with pytest.raises(ConfigurationError, match="only UDP datagrams.*real lab"):
+        net.run_protocol("alice", agent, 5000)
+        net.run(until=1.0)
+
+
+@pytest.mark.timeout(60)
+def test_a_tcp_server_that_answers_garbage_is_dropped_and_the_next_turn_server_tried():
+    """IceDriver cuts the stream with StreamFramer: bytes that cannot be TURN (here a TLS record where
+    STUN or ChannelData must come) close that connection, and the agent moves on at once."""
+    from p2plab.aio import Driver
+    from p2plab.ice.streams import IceDriver
+    from p2plab.turn.stream import serve_streams
+
+    async def main():
+        async def garbage(reader, writer):
+            await reader.read(100)
+            writer.write(b"\x16\x03\x01\x00\x50" + bytes(range(80)))
+            await writer.drain()
+            await asyncio.sleep(2)
+            writer.close()
+
+        bad = await asyncio.start_server(garbage, "127.0.0.1", 0)
+        bad_port = bad.sockets[0].getsockname()[1]
+        turn = TurnServer({"alice": "a"}, allowed_peers=["127.0.0.0/8"])
+        async with Driver(turn, ("127.0.0.1", 0)) as td:
+            good = await serve_streams(td, "127.0.0.1", 0)
+            good_port = good.sockets[0].getsockname()[1]
+            a = IceAgent("alice", True, turn_username="alice", turn_password="a", rng=random.Random(1),
+                         turn_servers=[f"turn:127.0.0.1:{bad_port}?transport=tcp",
+                                       f"turn:127.0.0.1:{good_port}?transport=tcp"])
+            async with IceDriver(a, ("127.0.0.1", 0)) as da:
+                if a.gathered_at is None:
+                    await da.wait_for("gathering-complete", 10)
+                da.call(a.close)
+                await da.wait_for("released", 5)
+            good.close()
+        bad.close()
+        return a
+
+    a = asyncio.run(main())
+    first, second = a.turn_attempts
+    assert first["ok"] is False and "is not TURN" in first["why"] and "magic cookie" in first["why"]
+    assert first["ended"] < 1.0  # at once, not after the 39.5 s transaction timeout
+    assert second["ok"] is True and a.relay is not None and a.relay.relay_protocol == "tcp"

@@ -595,6 +595,11 @@ class ProtocolRunner:
         self._pump()
 
     def _send(self, data: bytes, dst: Endpoint, via: Endpoint | None) -> None:
+        if getattr(dst, "transport", None) is not None:  # a TCP/TLS connection (p2plab.turn.stream.StreamClient)
+            raise ConfigurationError(
+                f"{type(self.protocol).__name__} wants a {dst.transport.upper()} connection to {dst[0]}:{dst[1]}, but "
+                "the simulator carries only UDP datagrams: run TURN over TCP/TLS in the real lab "
+                "(p2plab.ice.streams.IceDriver, python -m p2plab ice --world netns), or use turn_transport='udp'")
         if via is None:
             sock = self._main
             self.host.send(Datagram(sock.ip, sock.port, dst[0], dst[1], data))
