@@ -588,11 +588,11 @@ class RealRun:
         lines = [f"{self.name}: {SCENARIOS[self.name].what}", f"packet kinds the hosts sent: {', '.join(kinds)}"]
         if "direct" in self.outcome:
             lines.append(f"direct path between alice and bob: {'yes' if self.outcome['direct'] else 'no'}")
-        relay_protocol = (self.outcome.get("details") or {}).get("relay_protocol")
-        if relay_protocol:
-            lines.append(f"alice reached her TURN relay over {relay_protocol.upper()}")
         else:
             lines.append(f"worked as the scenario expects: {'yes' if self.outcome.get('ok') else 'no'}")
+        relay_protocol = (self.outcome.get("details") or {}).get("relay_protocol")
+        if relay_protocol:  # how alice reached her TURN server (ice-udp-blocked): udp, tcp or tls
+            lines.append(f"alice reached her TURN relay over {relay_protocol.upper()}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:
