@@ -330,3 +330,14 @@ def test_a_tcp_server_that_answers_garbage_is_dropped_and_the_next_turn_server_t
     assert first["ok"] is False and "is not TURN" in first["why"] and "magic cookie" in first["why"]
     assert first["ended"] < 1.0  # at once, not after the 39.5 s transaction timeout
     assert second["ok"] is True and a.relay is not None and a.relay.relay_protocol == "tcp"
+
+
+def test_recorded_facts_name_the_relay_transport_only_where_one_was_recorded():
+    from p2plab import recorded
+
+    for name in recorded.SCENARIOS:
+        facts = recorded.real_run(name, live=False).facts().splitlines()
+        assert sum(line.startswith(("direct path", "worked as")) for line in facts) == 1, facts
+        assert any(line.startswith("alice reached her TURN relay") for line in facts) == (name == "ice-udp-blocked")
+    last = recorded.real_run("ice-udp-blocked", live=False).facts().splitlines()[-1]
+    assert last == "alice reached her TURN relay over TLS"
