@@ -92,7 +92,7 @@ class IceLabResult:
 
 
 def run_ice_lab(nat_a: str = "udp-blocked", nat_b: str = "port-restricted-cone", *, fallback: bool = True,
-                capture: bool = True, timeout: float = 20.0) -> IceLabResult:
+                capture: bool = True, timeout: float = 10.0) -> IceLabResult:
     """Run ICE across two real NATs (see the module docstring); needs the netns world."""
     from .. import topology as t
     from ..netns import Lab
