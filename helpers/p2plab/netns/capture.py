@@ -289,6 +289,10 @@ def _drop_reason(lab: Lab, row: list, raw: bytes = b"") -> str:
             return (f"unsolicited inbound: no mapping for {dst}:{dport} from {src}:{sport} under "
                     f"{node.nat.filtering} filtering (dropped by {node_name}'s input chain)")
         return f"addressed to {node_name} itself ({dst}:{dport}): no hairpinning, nothing listens there"
+    if row[2] == "lan" and node.nat.egress_only is not None and len(raw) > 9 and dport not in (None, ""):
+        blocked = node.nat.egress_blocked(raw[9], int(dport))  # an egress firewall (e.g. udp-blocked)
+        if blocked:
+            return blocked
     return f"{node_name} did not forward it (no conntrack mapping admitted it: {node.nat.filtering} filtering)"
 
 
