@@ -68,7 +68,10 @@ def require_playwright() -> None:
 
 def flags(mdns: bool = True) -> list[str]:
     """Chromium's command-line switches for a lab peer (``mdns=False`` shows real host addresses)."""
-    return BASE_FLAGS + ([] if mdns else [NO_MDNS_FLAG])
+    if not mdns:
+        return BASE_FLAGS + [NO_MDNS_FLAG]
+    # the peer's .local names must reach Chromium's own mDNS resolver: it multicasts the query on the LAN
+    return [f"{f}, EXCLUDE *.local" if f.startswith("--host-resolver-rules=") else f for f in BASE_FLAGS]
 
 
 def wrapper(lab: Lab, host: str) -> Path:

@@ -1,0 +1,202 @@
+"""NAT64 in the real lab: an IPv6-only Alice reaches an IPv4 server through Debian's ``tayga``.
+
+``run_nat64()`` builds ``p2plab.topology.one_nat`` and then changes Alice's home network:
+
+* Alice loses her IPv4 address and gets ``2001:db8:1::10/64`` (the IPv6 documentation prefix,
+  RFC 3849) with a default route to the router's ``2001:db8:1::1``: she is IPv6-only.
+* On ``nat-a``, ``tayga`` (a stateless NAT64 in user space, RFC 7915 header translation) owns a
+  tun device ``nat64``. Packets to ``2001:db8:64::/96`` go into it. (Not to the well-known prefix
+  ``64:ff9b::/96``: RFC 6052 section 3.1 forbids it for non-global IPv4 addresses such as the
+  documentation ranges the lab uses, and tayga drops those packets; ``run_nat64(prefix=WKP)`` shows it.)
+  tayga gives Alice's IPv6 address an IPv4 address from its pool ``192.168.255.0/24`` and sends the
+  translated IPv4 packet back out of the tun device.
+* The router's usual nftables NAT44 then masquerades that pool address as ``203.0.113.10``: the
+  tun device's packets are just one more inside network. Stateless translation plus a stateful
+  NAT44 is what a stateful NAT64 (RFC 6146) does in one box.
+
+Alice sends UDP to ``[64:ff9b::c000:201]:7000``, which is ``192.0.2.1:7000`` written in IPv6;
+the server echoes. A packet capturer on ``nat-a`` records the same datagram on the LAN (IPv6),
+leaving tayga (IPv4 from the pool) and leaving the router (IPv4 after the NAT44). The lab's
+usual capture (IPv4 only) records the rest.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .. import topology as t
+
+PREFIX = "2001:db8:64::/96"  # a network-specific prefix (RFC 6052 section 2.2): see the module's docstring
+WKP = "64:ff9b::/96"  # tayga drops packets that put the lab's non-global addresses under it (RFC 6052 3.1)
+ALICE_V6, ROUTER_V6, LAN_V6 = "2001:db8:1::10", "2001:db8:1::1", "2001:db8:1::/64"
+POOL, TAYGA_V4, TAYGA_V6 = "192.168.255.0/24", "192.168.255.1", "2001:db8:1::64"
+ECHO_PORT, ALICE_PORT = 7000, 5000
+TUN = "nat64"
+
+
+def tayga_config(prefix: str = PREFIX) -> str:
+    """tayga.conf for the lab router (no data-dir: the pool's assignments live only in memory)."""
+    return (f"tun-device {TUN}\nipv4-addr {TAYGA_V4}\nipv6-addr {TAYGA_V6}\nprefix {prefix}\n"
+            f"dynamic-pool {POOL}\n")
+
+
+def capture_main(seconds: float, port: int) -> list[dict[str, Any]]:
+    """Capture UDP to or from ``port`` (IPv4 and IPv6) on every interface of this namespace for ``seconds``.
+
+    Returns one dict per packet: ``ifname``, ``outgoing``, ``t`` (seconds since start), ``hex``
+    (the IP packet)."""
+    import socket
+    import struct
+    import time as _time
+
+    eth_p_all, outgoing_type = 0x0003, 4
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(eth_p_all))
+    sock.settimeout(0.05)
+    print("READY", flush=True)
+    t0 = _time.monotonic()
+    out: list[dict[str, Any]] = []
+    while _time.monotonic() - t0 < seconds:
+        try:
+            frame, (ifname, proto, pkttype, hatype, _) = sock.recvfrom(65535)
+        except TimeoutError:
+            continue
+        skip = 14 if hatype == 1 else 0  # Ethernet (the LAN bridge, veths) or none (the tun device)
+        ip = frame[skip:]
+        if proto == 0x86DD and len(ip) >= 48 and ip[6] == 17:
+            sport, dport = struct.unpack_from("!HH", ip, 40)
+        elif proto == 0x0800 and len(ip) >= 28 and ip[9] == 17:
+            ihl = (ip[0] & 0x0F) * 4
+            sport, dport = struct.unpack_from("!HH", ip, ihl)
+        else:
+            continue
+        if port not in (sport, dport):
+            continue
+        out.append({"ifname": ifname, "outgoing": pkttype == outgoing_type,
+                    "t": round(_time.monotonic() - t0, 6), "hex": ip.hex()})
+    sock.close()
+    return out
+
+
+def alice_main(dst: str, port: int, sport: int, lines: list[str], timeout: float = 2.0) -> dict[str, Any]:
+    """Alice, IPv6-only: send each line to ``[dst]:port`` over UDP and collect the echoes."""
+    import socket
+
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    sock.bind(("::", sport))
+    sock.settimeout(timeout)
+    got: list[dict[str, Any]] = []
+    for line in lines:
+        sock.sendto(line.encode(), (dst, port))
+        try:
+            data, addr = sock.recvfrom(2048)
+        except TimeoutError:
+            got.append({"sent": line, "reply": None})
+            continue
+        got.append({"sent": line, "reply": data.decode(errors="replace"), "from": [addr[0], addr[1]]})
+    sock.close()
+    return {"replies": got}
+
+
+def _sh(lab, host: str, script: str) -> None:
+    r = lab.exec(host, script)
+    if r.returncode:
+        from ..errors import LabUnavailableError
+
+        raise LabUnavailableError(f"setting up NAT64 on {host} failed ({script.splitlines()[0][:60]}...): "
+                                  f"{(r.stderr or r.stdout).strip()[:300]}")
+
+
+def run_nat64(capture: bool = True, prefix: str = PREFIX, lines: tuple[str, ...] = ("hello over IPv6", "still me")) -> dict[str, Any]:
+    """Run the NAT64 scenario in a fresh lab. Returns ``trace`` (the lab's IPv4 capture),
+    ``router`` (the capture on nat-a, both families), ``alice`` (her replies) and ``outcome``."""
+    from .. import systools
+    from ..errors import LabUnavailableError
+    from ..recorded import udp_echo_main
+    from .lab import Lab
+    from .nftables import TABLE
+
+    tayga = systools.find("tayga")
+    if not tayga:
+        raise LabUnavailableError("tayga (a NAT64 in user space) is not installed: "
+                                  f"{systools.install_fix(['tayga'])}")
+    import os
+
+    if not os.access("/dev/net/tun", os.R_OK | os.W_OK):
+        raise LabUnavailableError(
+            "tayga needs the tun device /dev/net/tun, which this user may not open here (a desktop Linux "
+            "makes it readable and writable by everyone; this machine does not): ask the administrator for "
+            "'chmod 666 /dev/net/tun', or run as root")
+    with Lab(t.one_nat("port-restricted-cone"), capture=capture) as lab:
+        up = {i.node: i for i in lab.interfaces if i.role == "uplink"}
+        lan = next(i.name for i in lab.interfaces if i.node == "nat-a" and i.role == "lan")
+        wan = up["nat-a"].name
+        eth = up["alice"].name
+        conf = lab.workdir / "tayga.conf"
+        conf.write_text(tayga_config(prefix))
+        v6on = ("echo 0 > /proc/sys/net/ipv6/conf/all/disable_ipv6; "
+                "echo 0 > /proc/sys/net/ipv6/conf/default/disable_ipv6; ")
+        _sh(lab, "alice", v6on + f"echo 0 > /proc/sys/net/ipv6/conf/{eth}/disable_ipv6; "
+            f"ip -4 addr flush dev {eth} && ip addr add {ALICE_V6}/64 dev {eth} nodad && "
+            f"ip -6 route add default via {ROUTER_V6} dev {eth}")
+        _sh(lab, "nat-a", v6on + f"echo 0 > /proc/sys/net/ipv6/conf/{lan}/disable_ipv6; "
+            "echo 1 > /proc/sys/net/ipv6/conf/all/forwarding; "
+            f"ip addr add {ROUTER_V6}/64 dev {lan} nodad && "
+            f"{tayga} -c {conf} --mktun && ip link set {TUN} up && "
+            f"ip route add {POOL} dev {TUN} && ip -6 route add {prefix} dev {TUN} && "
+            f"{systools.require('nft')} add rule ip {TABLE} forward iifname {TUN} oifname {wan} accept")
+        daemon = lab.popen("nat-a", [tayga, "-c", str(conf), "-d"])
+        srv = lab.start_python("server", udp_echo_main, t.SERVER_IP, ECHO_PORT, 4.0)
+        cap = lab.start_python("nat-a", capture_main, 3.0, ECHO_PORT)
+        time.sleep(0.8)  # the echo server and the capturer import and bind; tayga opens its tun device
+        if daemon.popen.poll() is not None:
+            err = daemon.popen.stderr.read().decode(errors="replace").strip()
+            raise LabUnavailableError(f"tayga stopped at once in the lab router: {err[-300:]}")
+        target = embed(t.SERVER_IP, prefix)
+        alice = lab.run_python("alice", alice_main, target, ECHO_PORT, ALICE_PORT, list(lines), timeout=20)
+        router = cap.result(10)
+        time.sleep(0.1)
+        trace = lab.trace() if capture else None
+        srv.terminate()
+        daemon.terminate()
+        try:
+            _, tayga_log = daemon.popen.communicate(timeout=3)
+        except Exception:  # noqa: BLE001
+            tayga_log = b""
+        names = {wan: "wan", lan: "lan", TUN: TUN}  # (alice's bridge port repeats 'lan')
+    router = [dict(p, ifname=names[p["ifname"]]) for p in router if p["ifname"] in names]
+    if trace is not None:
+        trace = _mark_translated(trace)
+    ok = all(r.get("reply") == r["sent"] for r in alice["replies"])
+    outcome = {"ok": ok, "target": target, "alice": ALICE_V6,
+               "reason": (f"IPv6-only alice reached {t.SERVER_IP}:{ECHO_PORT} as [{target}]:{ECHO_PORT}; "
+                          "tayga translated the headers and the NAT44 shared the public address"
+                          if ok else f"no echo came back: {alice['replies']}")}
+    return {"trace": trace, "router": router, "alice": alice, "outcome": outcome,
+            "tayga_log": tayga_log.decode(errors="replace") if isinstance(tayga_log, bytes) else str(tayga_log)}
+
+
+def _mark_translated(trace):
+    """The lab's capture sees nat-a's WAN side only (IPv4; tayga's tun device is not one of the lab's
+    interfaces), so its outbound packets look "sent by nat-a itself" and the answers "dropped".
+    Say what happened instead: the router translated them from and to Alice's IPv6."""
+    from ..trace import COLUMNS, Trace
+
+    a, r = COLUMNS.index("action"), COLUMNS.index("reason")
+    rows = []
+    for row in trace._rows:
+        row = list(row)
+        if row[1] == "nat-a" and row[2] == "wan":
+            row[a] = "translated"
+            row[r] = ("nat-a translated alice's IPv6 packet (tayga: IPv6 to IPv4; then the NAT44: pool address "
+                      "to 203.0.113.10)" if row[3] == "out" else
+                      "nat-a translated the answer back (NAT44, then tayga: IPv4 to IPv6 for alice)")
+        rows.append(tuple(row))
+    return Trace(rows, list(trace._packets), world=trace.world, meta=dict(trace.meta))
+
+
+def embed(ipv4: str, prefix: str = PREFIX) -> str:
+    """``ipv4`` inside a /96 IPv6 prefix (RFC 6052 section 2.2): ``embed("192.0.2.1")`` is ``2001:db8:64::c000:201``."""
+    from ..nat64 import embed_ipv4
+
+    return embed_ipv4(ipv4, prefix)
