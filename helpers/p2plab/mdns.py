@@ -187,3 +187,44 @@ def resolve_candidates(lines: list[str], links: Links, host: str) -> list[dict]:
             rows.append({"type": typ, "address": addr, "port": port, "resolved": addr, "usable": True,
                          "why": "an address: nothing to resolve"})
     return rows
+
+
+def browser_facts(trace, details: dict) -> str:
+    """What a lab run of two browsers with mDNS candidates shows, in words that are the same in every
+    run (the names are random): the signalled host candidates, who announced and who asked on which
+    LAN, how many queries were answered, how far the multicast got, and the selected pair.
+    ``trace``/``details``: a ``real_run("mdns-candidates")``'s ``.trace`` and ``.outcome["details"]``."""
+    lans = {"alice": "alice's LAN", "bob": "bob's LAN", "nat-a": "alice's LAN", "nat-b": "bob's LAN"}
+    host = [s["text"].split() for s in details["signalling"]
+            if s["kind"] == "candidate" and " typ host" in s["text"]]
+    lines = [f"host candidates signalled: {len(host)}, with a .local name in place of the address: "
+             f"{sum(is_mdns_name(f[4]) for f in host)}"]
+    df = trace.df
+    owners, asked, heard, received = {}, [], set(), []
+    for i in df.index[df["dport"] == MDNS_PORT]:
+        raw = trace.raw(i)
+        msg = parse(raw[(raw[0] & 0x0F) * 4 + 8:])
+        node, t = df.at[i, "node"], float(df.at[i, "time"])
+        heard.add(node)
+        if df.at[i, "action"] == "delivered" and msg["kind"] == "response":
+            received += [(node, t, a[0]) for a in msg["answers"]]
+        if df.at[i, "action"] != "sent":
+            continue
+        if msg["kind"] == "response":
+            owners.update({a[0]: node for a in msg["answers"]})
+        else:
+            asked.append((node, msg["questions"][0], t))
+    for who in sorted({o for o in owners.values()}):
+        lines.append(f"{who} announced its own name (an A record: name -> its private address) on {lans[who]}")
+    for who, name in sorted({(w, n) for w, n, _ in asked}):
+        lines.append(f"{who} asked for {owners.get(name, 'nobody')}'s name on {lans[who]}")
+    # an answer: a response naming what was asked, arriving at the asking host after it asked
+    answered = sum(any(n == name and w == who and t > t0 for w, t, n in received) for who, name, t0 in asked)
+    lines.append(f"answers to those queries: {answered}")
+    mine = df[df["dport"] == MDNS_PORT]
+    passed = int(mine["action"].isin(["forwarded", "translated"]).sum())
+    lines.append(f"nodes that saw mDNS packets: {', '.join(sorted(heard))}; mDNS packets a router passed on: {passed}")
+    sel = details.get("selected") or {}
+    if sel:
+        lines.append(f"selected pair: {sel['local']['type']} - {sel['remote']['type']}")
+    return "\n".join(lines)

@@ -380,14 +380,15 @@ def _icmp_nat() -> tuple[Trace, dict]:
               f"{', '.join(hex(i) for i in ids['outside id'])}; the traceroute's ICMP errors and the TCP "
               "segments came back translated")
     return trace, {"ok": out["ok"], "reason": reason}
-def _webrtc(nat_a: str, nat_b: str, turn: bool | str, mdns: bool = False) -> Callable[[], tuple[Trace, dict]]:
+def _webrtc(nat_a: str, nat_b: str, turn: bool | str, mdns: bool = False,
+            linger: float = 1.5) -> Callable[[], tuple[Trace, dict]]:
     """Two headless Chromiums (``p2plab.webrtc``) open a DataChannel across the NATs (STUN, and TURN if ``turn``:
     ``"bob"`` gives only bob the TURN server, so that one relay path exists and every run takes it)."""
     def run() -> tuple[Trace, dict]:
         from .webrtc import run_webrtc
         from .webrtc.chromium import candidate_pairs
 
-        r = run_webrtc("chromium", "chromium", nat_a, nat_b, turn=turn, mdns=mdns, capture=True, linger=1.5)
+        r = run_webrtc("chromium", "chromium", nat_a, nat_b, turn=turn, mdns=mdns, capture=True, linger=linger)
         sel = r["selected"] or {"local": {"type": None}, "remote": {"type": None}}
         if r["connected"]:
             reason = (f"alice's Chromium selected its {sel['local']['type']} candidate with bob's "
@@ -463,7 +464,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
              "through bob's TURN relay", _webrtc("symmetric", "symmetric", turn="bob")),
     Scenario("mdns-candidates", "two Chromium browsers hide their host addresses behind .local names: each "
              "announces its name on its own LAN, and the peer's multicast query finds no one",
-             _webrtc("port-restricted-cone", "port-restricted-cone", turn=False, mdns=True)),
+             _webrtc("port-restricted-cone", "port-restricted-cone", turn=False, mdns=True, linger=0.3)),
     Scenario("nat64", "IPv6-only alice reaches an IPv4 server through tayga (NAT64) and the router's NAT44",
              _nat64),
     Scenario("network-change", "alice's namespace moves to another NAT mid-call; ICE restarts and finds a new path",

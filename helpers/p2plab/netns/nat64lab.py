@@ -41,11 +41,13 @@ def tayga_config(prefix: str = PREFIX) -> str:
             f"dynamic-pool {POOL}\n")
 
 
-def capture_main(seconds: float, port: int) -> list[dict[str, Any]]:
-    """Capture UDP to or from ``port`` (IPv4 and IPv6) on every interface of this namespace for ``seconds``.
+def capture_main(seconds: float, port: int, stop_file: str = "") -> list[dict[str, Any]]:
+    """Capture UDP to or from ``port`` (IPv4 and IPv6) on every interface of this namespace for
+    ``seconds``, or until ``stop_file`` exists.
 
     Returns one dict per packet: ``ifname``, ``outgoing``, ``t`` (seconds since start), ``hex``
     (the IP packet)."""
+    import os
     import socket
     import struct
     import time as _time
@@ -56,7 +58,7 @@ def capture_main(seconds: float, port: int) -> list[dict[str, Any]]:
     print("READY", flush=True)
     t0 = _time.monotonic()
     out: list[dict[str, Any]] = []
-    while _time.monotonic() - t0 < seconds:
+    while _time.monotonic() - t0 < seconds and not (stop_file and os.path.exists(stop_file)):
         try:
             frame, (ifname, proto, pkttype, hatype, _) = sock.recvfrom(65535)
         except TimeoutError:
@@ -78,9 +80,16 @@ def capture_main(seconds: float, port: int) -> list[dict[str, Any]]:
     return out
 
 
-def alice_main(dst: str, port: int, sport: int, lines: list[str], timeout: float = 2.0) -> dict[str, Any]:
-    """Alice, IPv6-only: send each line to ``[dst]:port`` over UDP and collect the echoes."""
+def alice_main(dst: str, port: int, sport: int, lines: list[str], timeout: float = 2.0,
+               offload_off: str = "") -> dict[str, Any]:
+    """Alice, IPv6-only: send each line to ``[dst]:port`` over UDP and collect the echoes (after turning
+    off checksum offload on ``offload_off``, so the capture shows the real UDP checksum she sends)."""
     import socket
+
+    from .icmplab import tx_checksum_off
+
+    if offload_off:
+        tx_checksum_off(offload_off)
 
     sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
     sock.bind(("::", sport))
@@ -147,13 +156,17 @@ def run_nat64(capture: bool = True, prefix: str = PREFIX, lines: tuple[str, ...]
             f"{systools.require('nft')} add rule ip {TABLE} forward iifname {TUN} oifname {wan} accept")
         daemon = lab.popen("nat-a", [tayga, "-c", str(conf), "-d"])
         srv = lab.start_python("server", udp_echo_main, t.SERVER_IP, ECHO_PORT, 4.0)
-        cap = lab.start_python("nat-a", capture_main, 3.0, ECHO_PORT)
-        time.sleep(0.8)  # the echo server and the capturer import and bind; tayga opens its tun device
+        stop = lab.workdir / "capture.stop"
+        cap = lab.start_python("nat-a", capture_main, 8.0, ECHO_PORT, str(stop))
+        time.sleep(0.6)  # the echo server and the capturer import and bind; tayga opens its tun device
         if daemon.popen.poll() is not None:
             err = daemon.popen.stderr.read().decode(errors="replace").strip()
             raise LabUnavailableError(f"tayga stopped at once in the lab router: {err[-300:]}")
         target = embed(t.SERVER_IP, prefix)
-        alice = lab.run_python("alice", alice_main, target, ECHO_PORT, ALICE_PORT, list(lines), timeout=20)
+        alice = lab.run_python("alice", alice_main, target, ECHO_PORT, ALICE_PORT, list(lines), offload_off=eth,
+                               timeout=20)
+        time.sleep(0.05)
+        stop.touch()
         router = cap.result(10)
         time.sleep(0.1)
         trace = lab.trace() if capture else None
