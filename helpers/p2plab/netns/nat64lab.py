@@ -16,8 +16,8 @@
 
 Alice sends UDP to ``[64:ff9b::c000:201]:7000``, which is ``192.0.2.1:7000`` written in IPv6;
 the server echoes. A packet capturer on ``nat-a`` records the same datagram on the LAN (IPv6),
-leaving tayga (IPv4 from the pool) and leaving the router (IPv4 after the NAT44). The lab's
-usual capture (IPv4 only) records the rest.
+leaving tayga (IPv4 from the pool) and leaving the router (IPv4 after the NAT44); another records
+Alice's own IPv6 packets. The lab's usual capture (IPv4 only) records the rest, and the trace merges them.
 """
 
 from __future__ import annotations
@@ -52,17 +52,22 @@ def capture_main(seconds: float, port: int, stop_file: str = "") -> list[dict[st
     import struct
     import time as _time
 
+    from .pycapture import SO_TIMESTAMPNS, TIMESPEC, _kernel_time
+
     eth_p_all, outgoing_type = 0x0003, 4
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(eth_p_all))
+    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)  # the kernel's time, like the lab's other captures
     sock.settimeout(0.05)
     print("READY", flush=True)
     t0 = _time.monotonic()
     out: list[dict[str, Any]] = []
     while _time.monotonic() - t0 < seconds and not (stop_file and os.path.exists(stop_file)):
         try:
-            frame, (ifname, proto, pkttype, hatype, _) = sock.recvfrom(65535)
+            frame, anc, _, (ifname, proto, pkttype, hatype, _) = sock.recvmsg(65535, socket.CMSG_SPACE(TIMESPEC.size))
         except TimeoutError:
             continue
+        stamp = _kernel_time(anc)
+        wall = stamp[0] + stamp[1] / 1e9 if stamp else _time.time()
         skip = 14 if hatype == 1 else 0  # Ethernet (the LAN bridge, veths) or none (the tun device)
         ip = frame[skip:]
         if proto == 0x86DD and len(ip) >= 48 and ip[6] == 17:
@@ -75,34 +80,37 @@ def capture_main(seconds: float, port: int, stop_file: str = "") -> list[dict[st
         if port not in (sport, dport):
             continue
         out.append({"ifname": ifname, "outgoing": pkttype == outgoing_type,
-                    "t": round(_time.monotonic() - t0, 6), "hex": ip.hex()})
+                    "t": round(_time.monotonic() - t0, 6), "wall": wall, "hex": ip.hex()})
     sock.close()
     return out
 
 
-def alice_main(dst: str, port: int, sport: int, lines: list[str], timeout: float = 2.0,
+def alice_main(dst: str, port: int, sport: int, lines: list[str], timeout: float = 1.0, tries: int = 3,
                offload_off: str = "") -> dict[str, Any]:
-    """Alice, IPv6-only: send each line to ``[dst]:port`` over UDP and collect the echoes (after turning
-    off checksum offload on ``offload_off``, so the capture shows the real UDP checksum she sends)."""
+    """Alice, IPv6-only: send each line to ``[dst]:port`` over UDP and collect the echoes, sending a line
+    again (up to ``tries`` times) when no echo comes within ``timeout`` (after turning off checksum
+    offload on ``offload_off``, so the capture shows the real UDP checksum she sends)."""
     import socket
 
     from .icmplab import tx_checksum_off
 
     if offload_off:
         tx_checksum_off(offload_off)
-
     sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
     sock.bind(("::", sport))
     sock.settimeout(timeout)
     got: list[dict[str, Any]] = []
     for line in lines:
-        sock.sendto(line.encode(), (dst, port))
-        try:
-            data, addr = sock.recvfrom(2048)
-        except TimeoutError:
-            got.append({"sent": line, "reply": None})
-            continue
-        got.append({"sent": line, "reply": data.decode(errors="replace"), "from": [addr[0], addr[1]]})
+        result: dict[str, Any] = {"sent": line, "reply": None, "tries": 0}
+        while result["reply"] is None and result["tries"] < tries:
+            result["tries"] += 1
+            sock.sendto(line.encode(), (dst, port))
+            try:
+                data, addr = sock.recvfrom(2048)
+            except TimeoutError:
+                continue
+            result.update(reply=data.decode(errors="replace"), **{"from": [addr[0], addr[1]]})
+        got.append(result)
     sock.close()
     return {"replies": got}
 
@@ -116,9 +124,11 @@ def _sh(lab, host: str, script: str) -> None:
                                   f"{(r.stderr or r.stdout).strip()[:300]}")
 
 
-def run_nat64(capture: bool = True, prefix: str = PREFIX, lines: tuple[str, ...] = ("hello over IPv6", "still me")) -> dict[str, Any]:
-    """Run the NAT64 scenario in a fresh lab. Returns ``trace`` (the lab's IPv4 capture),
-    ``router`` (the capture on nat-a, both families), ``alice`` (her replies) and ``outcome``."""
+def run_nat64(capture: bool = True, prefix: str = PREFIX,
+              lines: tuple[str, ...] = ("hello over IPv6", "still me")) -> dict[str, Any]:
+    """Run the NAT64 scenario in a fresh lab. Returns ``trace`` (the lab's capture, IPv4, merged with
+    Alice's IPv6 packets and the router's LAN and tun rows), ``router`` (the capture on nat-a, both
+    families, as hex), ``alice`` (her replies), ``outcome`` and ``tayga_log``."""
     from .. import systools
     from ..errors import LabUnavailableError
     from ..recorded import udp_echo_main
@@ -158,6 +168,7 @@ def run_nat64(capture: bool = True, prefix: str = PREFIX, lines: tuple[str, ...]
         srv = lab.start_python("server", udp_echo_main, t.SERVER_IP, ECHO_PORT, 4.0)
         stop = lab.workdir / "capture.stop"
         cap = lab.start_python("nat-a", capture_main, 8.0, ECHO_PORT, str(stop))
+        cap_alice = lab.start_python("alice", capture_main, 8.0, ECHO_PORT, str(stop))
         time.sleep(0.6)  # the echo server and the capturer import and bind; tayga opens its tun device
         if daemon.popen.poll() is not None:
             err = daemon.popen.stderr.read().decode(errors="replace").strip()
@@ -168,6 +179,7 @@ def run_nat64(capture: bool = True, prefix: str = PREFIX, lines: tuple[str, ...]
         time.sleep(0.05)
         stop.touch()
         router = cap.result(10)
+        at_alice = [dict(p, ifname="eth0") for p in cap_alice.result(10) if p["ifname"] == eth]
         time.sleep(0.1)
         trace = lab.trace() if capture else None
         srv.terminate()
@@ -179,7 +191,9 @@ def run_nat64(capture: bool = True, prefix: str = PREFIX, lines: tuple[str, ...]
         names = {wan: "wan", lan: "lan", TUN: TUN}  # (alice's bridge port repeats 'lan')
     router = [dict(p, ifname=names[p["ifname"]]) for p in router if p["ifname"] in names]
     if trace is not None:
-        trace = _mark_translated(trace)
+        trace = _mark_translated(trace, router, at_alice, lab.epoch)
+    for p in router:
+        p.pop("wall", None)
     ok = all(r.get("reply") == r["sent"] for r in alice["replies"])
     outcome = {"ok": ok, "target": target, "alice": ALICE_V6,
                "reason": (f"IPv6-only alice reached {t.SERVER_IP}:{ECHO_PORT} as [{target}]:{ECHO_PORT}; "
@@ -189,23 +203,61 @@ def run_nat64(capture: bool = True, prefix: str = PREFIX, lines: tuple[str, ...]
             "tayga_log": tayga_log.decode(errors="replace") if isinstance(tayga_log, bytes) else str(tayga_log)}
 
 
-def _mark_translated(trace):
-    """The lab's capture sees nat-a's WAN side only (IPv4; tayga's tun device is not one of the lab's
-    interfaces), so its outbound packets look "sent by nat-a itself" and the answers "dropped".
-    Say what happened instead: the router translated them from and to Alice's IPv6."""
-    from ..trace import COLUMNS, Trace
+STEPS = {("lan", False, 6): "alice's IPv6 datagram reaches the router, which routes it into tayga's tun device",
+         ("nat64", True, 6): "into tayga (IPv6)",
+         ("nat64", False, 4): "out of tayga: the same datagram written as IPv4 from the pool (RFC 7915)",
+         ("nat64", True, 4): "the answer, after the NAT44, into tayga (IPv4)",
+         ("nat64", False, 6): "out of tayga: the answer written as IPv6 (RFC 7915)",
+         ("lan", True, 6): "the answer leaves for alice as IPv6"}
+
+
+def _mark_translated(trace, router: list[dict], at_alice: list[dict], epoch: float):
+    """Merge the router's own capture into the lab's trace, and say what the router did.
+
+    The lab's capture records IPv4 at the lab's interfaces only, so it misses Alice's IPv6 and tayga's
+    tun device, and nat-a's WAN packets look "sent by nat-a itself" and the answers "dropped". Here the
+    router's IPv6 and tun rows join the trace (their own interface names: ``lan``, ``nat64``) and every
+    nat-a row gets the step it is."""
+    from ..trace import COLUMNS, Trace, _row_from_raw
 
     a, r = COLUMNS.index("action"), COLUMNS.index("reason")
-    rows = []
-    for row in trace._rows:
+    items = []
+    for row, pkt in zip(trace._rows, trace._packets):
         row = list(row)
         if row[1] == "nat-a" and row[2] == "wan":
             row[a] = "translated"
-            row[r] = ("nat-a translated alice's IPv6 packet (tayga: IPv6 to IPv4; then the NAT44: pool address "
-                      "to 203.0.113.10)" if row[3] == "out" else
-                      "nat-a translated the answer back (NAT44, then tayga: IPv4 to IPv6 for alice)")
-        rows.append(tuple(row))
-    return Trace(rows, list(trace._packets), world=trace.world, meta=dict(trace.meta))
+            row[r] = ("the NAT44 sent tayga's IPv4 datagram out as 203.0.113.10" if row[3] == "out" else
+                      "the answer arrives for 203.0.113.10; the NAT44 hands it to tayga's pool address")
+        items.append((tuple(row), pkt))
+    for p in router:
+        if p["ifname"] == "wan":
+            continue  # the lab's own capture has these
+        raw = bytes.fromhex(p["hex"])
+        why = STEPS.get((p["ifname"], p["outgoing"], raw[0] >> 4), "")
+        items.append((_row_from_raw(p["wall"] - epoch, "nat-a", p["ifname"], "out" if p["outgoing"] else "in",
+                                    "translated", raw, why), raw))
+    for p in at_alice:
+        raw = bytes.fromhex(p["hex"])
+        items.append((_row_from_raw(p["wall"] - epoch, "alice", "eth0", "out" if p["outgoing"] else "in",
+                                    "sent" if p["outgoing"] else "delivered", raw, ""), raw))
+    items.sort(key=lambda it: (it[0][0], it[0][3] == "in"))
+    rows = [list(row) for row, _ in items]
+    packets = [pkt for _, pkt in items]
+    # one packet id per datagram (the lab's IPv4 ids are 0 for everything tayga writes, and IPv6 has none),
+    # and the router's IPv6 side paired with its IPv4 side, so figures follow each datagram end to end
+    pid, pair = COLUMNS.index("packet_id"), COLUMNS.index("pair")
+    chains: dict[tuple, list[int]] = {}
+    for i, (row, raw) in enumerate(zip(rows, packets)):
+        payload = raw[40 + 8:] if raw[0] >> 4 == 6 else raw[(raw[0] & 0x0F) * 4 + 8:]
+        chains.setdefault((payload, row[COLUMNS.index("dport")] == ECHO_PORT), []).append(i)
+    for n, members in enumerate(chains.values()):
+        for i in members:
+            rows[i][pid] = 60000 + n
+        lan = [i for i in members if rows[i][1] == "nat-a" and rows[i][2] == "lan"]
+        wan = [i for i in members if rows[i][1] == "nat-a" and rows[i][2] == "wan"]
+        if lan and wan:
+            rows[lan[0]][pair], rows[wan[0]][pair] = wan[0], lan[0]
+    return Trace([tuple(r) for r in rows], packets, world=trace.world, meta=dict(trace.meta))
 
 
 def embed(ipv4: str, prefix: str = PREFIX) -> str:
