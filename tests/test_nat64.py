@@ -174,3 +174,80 @@ def test_tayga_in_the_real_lab():
     wkp = run_nat64(capture=False, prefix=WKP, lines=("nobody home",))
     assert not wkp["outcome"]["ok"] and wkp["alice"]["replies"][0]["reply"] is None
     assert not any(p["ifname"] == "wan" for p in wkp["router"])
+
+
+# -- IPv6 through two real stateful firewalls (nftables, no NAT) ---------------------------------
+
+def _drops(trace):
+    return trace.df.query("action == 'dropped'")
+
+
+def test_ipv6_firewall_recording_shows_the_punch():
+    trace, out = recorded.load("ipv6-firewall"), recorded.outcome("ipv6-firewall")
+    assert out["ok"] and out["direct"]
+    drops = _drops(trace)
+    assert len(drops) >= 1 and set(drops["interface"]) == {"wan"}
+    assert drops["reason"].str.contains("no conntrack entry").all()
+    first = trace.df.query("action == 'sent'").iloc[0]
+    assert drops.iloc[0]["summary"] == first["summary"]  # the very first datagram dies at the other firewall
+    delivered = trace.df.query("action == 'delivered'")
+    assert set(delivered["node"]) == {"alice", "bob"}
+    assert "policy drop" in out["details"]["ruleset"] and "ct state established,related accept" in out["details"]["ruleset"]
+    assert all(":" in a for a in trace.df["src"])  # IPv6 only: the lab's IPv4 stays unused
+
+
+@pytest.mark.parametrize("name", ["nat64", "ipv6-firewall", "mdns-candidates"])
+def test_lesson14_recordings_have_no_malformed_frames(name):
+    need("tshark")
+    # (as in tests/test_webrtc_recorded.py: the one complaint allowed is DTLS reassembly meeting a handshake
+    # fragment again, since the capture holds each packet once per interface it crossed)
+    out = subprocess.run(["tshark", "-n", "-r", str(recorded.DATA / f"{name}.pcap"), "-Y",
+                          "(_ws.malformed || _ws.expert.severity >= 0x00800000) && !_ws.malformed.reassembly"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == ""
+
+
+def test_ipv6_firewalls_in_the_real_lab():
+    """Both send: the first datagram dies at the other side's firewall, then both directions pass.
+    One side only: every datagram dies at the silent side's firewall."""
+    need_netns()
+    from p2plab.netns.ipv6lab import run_ipv6_punch
+
+    both = run_ipv6_punch()
+    assert both["outcome"]["ok"] and both["outcome"]["direct"], both["outcome"]
+    drops = _drops(both["trace"])
+    assert 1 <= len(drops) <= 2 and set(drops["node"]) <= {"nat-a", "nat-b"} and set(drops["interface"]) == {"wan"}
+    one = run_ipv6_punch(bob_sends=False)
+    assert one["outcome"]["ok"] and not one["outcome"]["direct"]
+    assert one["bob"]["got"] == [] and one["alice"]["sent"] == 3
+    drops = _drops(one["trace"])
+    assert list(drops["node"]) == ["nat-b"] * 3
+    assert not one["trace"].df.query("node == 'bob' and action == 'delivered'").shape[0]
+
+
+def test_the_ipv6_lab_has_no_way_out():
+    """The core routes the two home prefixes and nothing else: an address outside the lab is unreachable."""
+    need_netns()
+    from p2plab import topology as t
+    from p2plab.netns import Lab
+    from p2plab.netns.ipv6lab import _setup
+
+    with Lab(t.punch(), capture=False) as lab:
+        _setup(lab)
+        assert lab.exec("internet", "ip -6 route show default").stdout.strip() == ""
+        routes = lab.exec("internet", "ip -6 route show").stdout
+        assert "2001:db8:a::/64" in routes and "2001:db8:b::/64" in routes
+        probe = lab.exec("alice", "ip -6 route get 2001:4860::1 && echo routed")
+        assert probe.returncode == 0  # alice has a default route to her router ...
+        core = lab.exec("internet", "ip -6 route get 2001:4860::1")
+        assert core.returncode != 0 and "unreachable" in (core.stderr + core.stdout).lower()  # ... the core has none
+
+
+def test_cli_punch6_in_the_lab_and_recorded():
+    out = subprocess.run([sys.executable, "-m", "p2plab", "punch6", "--world", "recorded", "--format", "json"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["connected"] is True
+    out = subprocess.run([sys.executable, "-m", "p2plab", "punch6", "--world", "recorded", "--one-sided"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "two-sided" in out.stdout

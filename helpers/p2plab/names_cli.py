@@ -5,8 +5,8 @@
   ``recorded`` reads the mDNS packets two Chromium browsers sent in the lab (``data/mdns-candidates``).
 * ``nat64 --world sim|netns|recorded``: IPv6-only Alice sends UDP to the IPv4 server through a NAT64;
   prints the packet before and after translation (``netns`` runs Debian's ``tayga`` in the lab).
-* ``punch6 --filter-a F --filter-b F [--one-sided]``: a hole punch between two stateful IPv6
-  firewalls (no NAT at all).
+* ``punch6 [--world sim|netns|recorded] --filter-a F --filter-b F [--one-sided]``: a hole punch between
+  two stateful IPv6 firewalls (no NAT at all); ``netns`` builds them with nftables in the lab.
 
 ``--format json`` prints one JSON object.
 """
@@ -99,10 +99,37 @@ def _nat64_cmd(args: argparse.Namespace) -> int:
 
 
 def _punch6_cmd(args: argparse.Namespace) -> int:
-    from .nat64 import punch6
+    if args.world == "sim":
+        from .nat64 import punch6
 
-    r = punch6(args.filter_a, args.filter_b, bob_sends=not args.one_sided)
-    return _emit(args, {"world": "sim", "connected": r.connected, "packets": r.rows}, str(r))
+        r = punch6(args.filter_a, args.filter_b, bob_sends=not args.one_sided)
+        return _emit(args, {"world": "sim", "connected": r.connected, "packets": r.rows}, str(r))
+    if args.world == "recorded" and args.one_sided:
+        print("error: the recording (data/ipv6-firewall) is of the two-sided punch; drop --one-sided, "
+              "or use --world sim or netns")
+        return 2
+    if args.world == "netns":
+        from .netns import available
+        from .netns.ipv6lab import run_ipv6_punch
+
+        ok, why = available()
+        if not ok:
+            print(f"error: the netns world is not available here: {why}")
+            return 2
+        r = run_ipv6_punch(bob_sends=not args.one_sided)
+        trace, outcome, world = r["trace"], r["outcome"], "netns"
+    else:
+        from .recorded import load
+        from .recorded import outcome as recorded_outcome
+
+        trace, outcome, world = load("ipv6-firewall"), recorded_outcome("ipv6-firewall"), "recorded"
+    df = trace.df
+    rows = df[df["action"].isin(["sent", "delivered", "dropped"])][["time", "node", "interface", "action", "src",
+                                                                     "dst", "summary", "reason"]]
+    data = {"world": world, "connected": bool(outcome.get("direct")), "reason": outcome.get("reason", ""),
+            "packets": rows.to_dict("records")}
+    text = rows[["node", "action", "summary", "reason"]].to_string(index=False)
+    return _emit(args, data, f"[{world}] {text}\ndirect IPv6 path: {'yes' if data['connected'] else 'no'}")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -124,6 +151,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_nat64_cmd)
     p = sub.add_parser("punch6", help="a hole punch between two stateful IPv6 firewalls (no NAT)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--world", choices=["sim", "netns", "recorded"], default="sim",
+                   help="netns: real nftables firewalls in the lab (they filter by address and port)")
     p.add_argument("--filter-a", choices=FILTERS, default="address-and-port-dependent")
     p.add_argument("--filter-b", choices=FILTERS, default="address-and-port-dependent")
     p.add_argument("--one-sided", action="store_true", help="only alice sends")

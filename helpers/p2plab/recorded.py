@@ -413,6 +413,15 @@ def _nat64() -> tuple[Trace, dict]:
     return r["trace"], out
 
 
+def _ipv6_firewall() -> tuple[Trace, dict]:
+    from .netns.ipv6lab import run_ipv6_punch
+
+    r = run_ipv6_punch()
+    out = dict(r["outcome"])
+    out["details"] = {"alice": r["alice"], "bob": r["bob"], "ruleset": r["ruleset"]}
+    return r["trace"], out
+
+
 def _network_change() -> tuple[Trace, dict]:
     from .netns.netchange import run_network_change
 
@@ -467,6 +476,8 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
              _webrtc("port-restricted-cone", "port-restricted-cone", turn=False, mdns=True, linger=0.3)),
     Scenario("nat64", "IPv6-only alice reaches an IPv4 server through tayga (NAT64) and the router's NAT44",
              _nat64),
+    Scenario("ipv6-firewall", "alice and bob on IPv6, no NAT, each behind a stateful nftables firewall: the first "
+             "datagram dies at the other's firewall, then both directions get through", _ipv6_firewall),
     Scenario("network-change", "alice's namespace moves to another NAT mid-call; ICE restarts and finds a new path",
              _network_change),
     Scenario("peer-auth", "mallory races packets at alice's punched hole; the authenticated handshake rejects them",

@@ -85,6 +85,35 @@ def capture_main(seconds: float, port: int, stop_file: str = "") -> list[dict[st
     return out
 
 
+def wait_ready(procs, timeout: float = 10.0) -> None:
+    """Wait until every capturer (``capture_main`` in ``Lab.start_python``) has printed READY."""
+    import os
+    import selectors
+
+    from ..errors import LabUnavailableError
+
+    sel = selectors.DefaultSelector()
+    bufs: dict[int, bytes] = {}
+    for n, p in enumerate(procs):
+        sel.register(p.popen.stdout, selectors.EVENT_READ, n)
+        bufs[n] = b""
+    deadline = time.monotonic() + timeout
+    while bufs and time.monotonic() < deadline:
+        for key, _ in sel.select(max(0.0, deadline - time.monotonic())):
+            n = key.data
+            chunk = os.read(key.fileobj.fileno(), 4096)
+            bufs[n] += chunk
+            if b"READY" in bufs[n] or not chunk:
+                sel.unregister(key.fileobj)
+                if b"READY" not in bufs[n]:
+                    raise LabUnavailableError(f"the packet capturer on {procs[n].host} did not start")
+                del bufs[n]
+    sel.close()
+    if bufs:
+        raise LabUnavailableError(f"the packet capturers on {', '.join(procs[n].host for n in bufs)} did not "
+                                  f"start within {timeout} s")
+
+
 def alice_main(dst: str, port: int, sport: int, lines: list[str], timeout: float = 1.0, tries: int = 3,
                offload_off: str = "") -> dict[str, Any]:
     """Alice, IPv6-only: send each line to ``[dst]:port`` over UDP and collect the echoes, sending a line
@@ -169,7 +198,8 @@ def run_nat64(capture: bool = True, prefix: str = PREFIX,
         stop = lab.workdir / "capture.stop"
         cap = lab.start_python("nat-a", capture_main, 8.0, ECHO_PORT, str(stop))
         cap_alice = lab.start_python("alice", capture_main, 8.0, ECHO_PORT, str(stop))
-        time.sleep(0.6)  # the echo server and the capturer import and bind; tayga opens its tun device
+        wait_ready([cap, cap_alice])
+        time.sleep(0.1)  # the echo server binds (alice sends again after 1 s if it was late)
         if daemon.popen.poll() is not None:
             err = daemon.popen.stderr.read().decode(errors="replace").strip()
             raise LabUnavailableError(f"tayga stopped at once in the lab router: {err[-300:]}")
