@@ -173,8 +173,9 @@ def run_nat64(capture: bool = True, prefix: str = PREFIX,
     if not os.access("/dev/net/tun", os.R_OK | os.W_OK):
         raise LabUnavailableError(
             "tayga needs the tun device /dev/net/tun, which this user may not open here (a desktop Linux "
-            "makes it readable and writable by everyone; this machine does not): ask the administrator for "
-            "'chmod 666 /dev/net/tun', or run as root")
+            "makes it readable and writable by everyone, as the kernel's tun/tap documentation suggests: "
+            "making a network device still needs CAP_NET_ADMIN; this machine does not): ask the "
+            "administrator for 'chmod 0666 /dev/net/tun', or run as root")
     with Lab(t.one_nat("port-restricted-cone"), capture=capture) as lab:
         up = {i.node: i for i in lab.interfaces if i.role == "uplink"}
         lan = next(i.name for i in lab.interfaces if i.node == "nat-a" and i.role == "lan")
