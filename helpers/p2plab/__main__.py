@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "p2plab.webrtc.cli",
     "p2plab.scenarios.cli",
     "p2plab.ice.cli",
+    "p2plab.names_cli",
 ]
 
 

@@ -433,7 +433,8 @@ def _icmp_nat() -> tuple[Trace, dict]:
               f"{', '.join(hex(i) for i in ids['outside id'])}; the traceroute's ICMP errors and the TCP "
               "segments came back translated")
     return trace, {"ok": out["ok"], "reason": reason}
-def _webrtc(nat_a: str, nat_b: str, turn: bool | str, mdns: bool = False) -> Callable[[], tuple[Trace, dict]]:
+def _webrtc(nat_a: str, nat_b: str, turn: bool | str, mdns: bool = False,
+            linger: float = 1.5) -> Callable[[], tuple[Trace, dict]]:
     """Two headless Chromiums (``p2plab.webrtc``) open a DataChannel across the NATs (STUN, and TURN if ``turn``:
     ``"bob"`` gives only bob the TURN server, so that one relay path exists and every run takes it; ``mdns``:
     Chromium hides its host addresses behind ``.local`` names, its default)."""
@@ -441,7 +442,7 @@ def _webrtc(nat_a: str, nat_b: str, turn: bool | str, mdns: bool = False) -> Cal
         from .webrtc import run_webrtc
         from .webrtc.chromium import candidate_pairs, selected_reports
 
-        r = run_webrtc("chromium", "chromium", nat_a, nat_b, turn=turn, mdns=mdns, capture=True, linger=1.5)
+        r = run_webrtc("chromium", "chromium", nat_a, nat_b, turn=turn, mdns=mdns, capture=True, linger=linger)
         sel = r["selected"] or {"local": {"type": None}, "remote": {"type": None}}
         if r["connected"]:
             reason = (f"alice's Chromium selected its {sel['local']['type']} candidate with bob's "
@@ -458,6 +459,24 @@ def _webrtc(nat_a: str, nat_b: str, turn: bool | str, mdns: bool = False) -> Cal
         return r["trace"], {"ok": r["connected"], "direct": r["direct"], "reason": reason, "details": details}
 
     return run
+def _nat64() -> tuple[Trace, dict]:
+    from .netns.nat64lab import PREFIX, run_nat64
+
+    r = run_nat64()
+    out = dict(r["outcome"])
+    out["details"] = {"router": r["router"], "alice": r["alice"], "prefix": PREFIX}
+    return r["trace"], out
+
+
+def _ipv6_firewall() -> tuple[Trace, dict]:
+    from .netns.ipv6lab import run_ipv6_punch
+
+    r = run_ipv6_punch()
+    out = dict(r["outcome"])
+    out["details"] = {"alice": r["alice"], "bob": r["bob"], "ruleset": r["ruleset"]}
+    return r["trace"], out
+
+
 def _network_change() -> tuple[Trace, dict]:
     from .netns.netchange import run_network_change
 
@@ -517,6 +536,13 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
     Scenario("webrtc-mdns", "two Chromium browsers with their default mDNS obfuscation: each sees the other's host "
              "candidate as a random .local name", _webrtc("port-restricted-cone", "port-restricted-cone", turn=False,
                                                        mdns=True)),
+    Scenario("mdns-candidates", "two Chromium browsers hide their host addresses behind .local names: each "
+             "announces its name on its own LAN, and the peer's multicast query finds no one",
+             _webrtc("port-restricted-cone", "port-restricted-cone", turn=False, mdns=True, linger=0.3)),
+    Scenario("nat64", "IPv6-only alice reaches an IPv4 server through tayga (NAT64) and the router's NAT44",
+             _nat64),
+    Scenario("ipv6-firewall", "alice and bob on IPv6, no NAT, each behind a stateful nftables firewall: the first "
+             "datagram dies at the other's firewall, then both directions get through", _ipv6_firewall),
     Scenario("network-change", "alice's namespace moves to another NAT mid-call; ICE restarts and finds a new path",
              _network_change),
     Scenario("peer-auth", "mallory races packets at alice's punched hole; the authenticated handshake rejects them",

@@ -274,6 +274,9 @@ def build_trace(lab: Lab, files: dict[str, Path], ifindex: dict[str, dict[int, s
 def _drop_reason(lab: Lab, row: list, raw: bytes = b"") -> str:
     node_name, dst, dport, src, sport = row[1], row[6], row[7], row[4], row[5]
     mine = set() if node_name == INTERNET else set(lab.topology.nodes[node_name].ips) | {lab.topology.nodes[node_name].lan_ip}
+    if dst.startswith("224.0.0."):
+        return ("link-local multicast (224.0.0.0/24, RFC 5771): it is for the hosts on this link, and "
+                "routers never forward it")
     if len(raw) > 8 and raw[8] <= 1 and row[3] == "in" and dst not in mine:
         return ("TTL expired in transit: the packet crossed too many routers (this router sends ICMP time "
                 "exceeded back to the source)")
