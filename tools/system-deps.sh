@@ -21,6 +21,7 @@ have openssl           || need+=(openssl)             # the TURN server's self-s
 have natpmpc           || need+=(natpmpc)             # a NAT-PMP client no one here wrote (port mapping tests)
 have miniupnpd         || need+=(miniupnpd-nftables)  # a real UPnP/NAT-PMP/PCP daemon, refusing behind CGN
 have upnpc             || need+=(miniupnpc)           # a UPnP IGD client no one here wrote (p2plab's IGD responder)
+have tayga             || need+=(tayga)               # a user-space NAT64 (IPv6-only alice reaches the IPv4 server, lesson 14)
 if [ "$(id -u)" = 0 ] && [ "${CI:-}" = true ]; then
   # CI also runs the suite as an ordinary user, from a venv made with a Python every user can read
   have useradd         || need+=(passwd)

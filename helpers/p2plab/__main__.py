@@ -24,6 +24,8 @@ COMMAND_MODULES = [
     "p2plab.around_cli",
     "p2plab.webrtc.cli",
     "p2plab.scenarios.cli",
+    "p2plab.ice.cli",
+    "p2plab.names_cli",
 ]
 
 

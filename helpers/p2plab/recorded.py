@@ -238,20 +238,33 @@ def _turn_relay() -> tuple[Trace, dict]:
     return trace, {"ok": ok, "reason": reason, "relayed": result.get("relayed")}
 
 
-def ice_servers_main(ip: str, seconds: float) -> dict[str, Any]:
-    """p2plab's STUN server (3478) and TURN server (3479) on real sockets for ``seconds``."""
+def ice_servers_main(ip: str, seconds: float, certdir: str | None = None) -> dict[str, Any]:
+    """p2plab's STUN server (3478) and TURN server (3479) on real sockets for ``seconds``.
+
+    With ``certdir`` (a folder holding the lab certificate, ``turn.stream.lab_certificate``) the
+    TURN server also listens on TCP 3479 and on TLS 443 (``ice.run.TURN_TLS_PORT``), for clients
+    in networks that block UDP."""
     import asyncio
 
     from .aio import Driver
-    from .ice.run import STUN_PORT, TURN_USERS
+    from .ice.run import STUN_PORT, TURN_TLS_PORT, TURN_USERS
     from .ice.run import TURN_PORT as ICE_TURN_PORT
     from .stun.server import StunServer
     from .turn.server import TurnServer
 
     async def main() -> dict[str, Any]:
         stun, turn = StunServer(), TurnServer(dict(TURN_USERS))
-        async with Driver(stun, (ip, STUN_PORT)), Driver(turn, (ip, ICE_TURN_PORT)):
+        async with Driver(stun, (ip, STUN_PORT)), Driver(turn, (ip, ICE_TURN_PORT)) as td:
+            listeners = []
+            if certdir is not None:
+                from .turn.stream import lab_certificate, serve_streams, server_ssl_context
+
+                cert, key = lab_certificate(certdir, hosts=(ip,))
+                listeners.append(await serve_streams(td, ip, ICE_TURN_PORT))
+                listeners.append(await serve_streams(td, ip, TURN_TLS_PORT, server_ssl_context(cert, key)))
             await asyncio.sleep(seconds)
+            for listener in listeners:
+                listener.close()
         return {"stun": dict(stun.stats), "turn": dict(turn.stats)}
 
     return asyncio.run(main())
@@ -274,16 +287,23 @@ def _candidate_from_json(d: dict[str, Any]) -> Any:
 
 
 def ice_agent_main(name: str, controlling: bool, ip: str, server_ip: str, signal_dir: str,
-                   timeout: float = 8.0) -> dict[str, Any]:
+                   timeout: float = 8.0, turn_urls: list[str] | None = None, cafile: str | None = None,
+                   gather: tuple[int, int] | None = None, connect_timeout: float = 3.0) -> dict[str, Any]:
     """One ICE agent on real sockets; candidates are exchanged through files in ``signal_dir``
-    (the lab's hosts share the file system: a stand-in for a signaling server)."""
+    (the lab's hosts share the file system: a stand-in for a signaling server).
+
+    ``turn_urls`` (RFC 7065 URIs, e.g. ``turns:192.0.2.1:443``): TURN servers tried in order, over
+    UDP, TCP or TLS (trusting the certificate ``cafile``); default: UDP TURN on port 3479 only.
+    ``gather``: (requests, wait factor) of the STUN/UDP TURN transactions while gathering (RFC 8489
+    Rc and Rm) - fewer means a blocked UDP server is given up sooner; ``connect_timeout``: seconds to wait
+    for a TCP/TLS connection to a TURN server."""
     import asyncio
     import contextlib
     import random
     from pathlib import Path
 
     from .aio import Driver
-    from .ice.agent import IceAgent
+    from .ice.agent import IceAgent, IceConfig
     from .ice.run import AGENT_PORT, STUN_PORT, TURN_USERS
     from .ice.run import TURN_PORT as ICE_TURN_PORT
 
@@ -291,10 +311,19 @@ def ice_agent_main(name: str, controlling: bool, ip: str, server_ip: str, signal
     box = Path(signal_dir)
 
     async def main() -> dict[str, Any]:
+        config = IceConfig(gather_rc=gather[0], gather_rm=gather[1]) if gather else None
+        turn: dict[str, Any] = ({"turn_servers": list(turn_urls)} if turn_urls
+                                else {"turn_server": (server_ip, ICE_TURN_PORT)})
         agent = IceAgent(name, controlling=controlling, stun_server=(server_ip, STUN_PORT),
-                         turn_server=(server_ip, ICE_TURN_PORT), turn_username=name,
-                         turn_password=TURN_USERS[name], rng=random.Random(name))
-        async with Driver(agent, (ip, AGENT_PORT)) as d:
+                         turn_username=name, turn_password=TURN_USERS[name], rng=random.Random(name),
+                         config=config, **turn)
+        if turn_urls:
+            from .ice.streams import IceDriver
+
+            driver: Driver = IceDriver(agent, (ip, AGENT_PORT), cafile=cafile, connect_timeout=connect_timeout)
+        else:
+            driver = Driver(agent, (ip, AGENT_PORT))
+        async with driver as d:
             ev = await d.wait_for("gathering-complete", timeout)
             mine = {"ufrag": ev.ufrag, "password": ev.password,
                     "candidates": [_candidate_json(c) for c in ev.candidates]}
@@ -309,7 +338,13 @@ def ice_agent_main(name: str, controlling: bool, ip: str, server_ip: str, signal
             theirs = json.loads((box / f"{other}.json").read_text())
             d.call(agent.set_remote, theirs["ufrag"], theirs["password"],
                    [_candidate_from_json(c) for c in theirs["candidates"]])
-            done = await d.wait_for(("completed", "failed"), timeout)
+            try:
+                done = await d.wait_for(("completed", "failed"), timeout)
+            except TimeoutError:  # checks still running: every pair so far has failed or is unanswered
+                from .sansio import Event
+
+                done = Event("failed", d.now(), {"reason": f"no working candidate pair within {timeout:g} s of "
+                                                           f"the checks starting ({agent.state})"})
             await asyncio.sleep(0.3)  # let the last answers and nominations cross
             # finish together: each agent closes (deleting its TURN allocation) once both are done, and
             # keeps its socket open until the server answered, so no packet meets a closed port
@@ -321,10 +356,16 @@ def ice_agent_main(name: str, controlling: bool, ip: str, server_ip: str, signal
             with contextlib.suppress(Exception):
                 await d.wait_for("released", 3.0)
             await asyncio.sleep(0.2)
+            extra = {"gathered_after": ev.time, "candidates": [str(c) for c in ev.candidates],
+                     "turn_attempts": list(agent.turn_attempts), "notes": list(agent.notes),
+                     "connections": list(getattr(d, "connections", []))}
             if done.kind == "failed":
-                return {"ok": False, "reason": done.reason}
-            return {"ok": True, "local": [done.local.type, list(done.local.addr)],
-                    "remote": [done.remote.type, list(done.remote.addr)]}
+                return {"ok": False, "reason": done.reason, **extra}
+            local = done.local
+            return {"ok": True, "local": [local.type, list(local.addr)],
+                    "remote": [done.remote.type, list(done.remote.addr)], "after": done.after,
+                    "relay_protocol": local.relay_protocol if local.type == "relay" else None,
+                    "relay_server": list(local.server) if local.type == "relay" and local.server else None, **extra}
 
     return asyncio.run(main())
 
@@ -368,6 +409,18 @@ def _portmap_upnp() -> tuple[Trace, dict]:
     return r["trace"], {"ok": r["ok"], "reason": r["reason"], "details": details}
 
 
+def _ice_udp_blocked() -> tuple[Trace, dict]:
+    """ICE when alice's network lets only TCP to port 443 out: her UDP TURN and TCP TURN attempts fail,
+    TURN over TLS on 443 wins (``p2plab.ice.labrun``)."""
+    from .ice.labrun import run_ice_lab
+
+    res = run_ice_lab("udp-blocked", "port-restricted-cone", fallback=True, capture=True)
+    d = res.as_dict()
+    details = {k: d[k] for k in ("local_type", "remote_type", "relay_protocol", "relay_server", "time",
+                                 "turn_attempts", "connections")}
+    return res.trace, {"ok": res.success, "direct": res.direct, "reason": res.reason, "details": details}
+
+
 def _reversal() -> tuple[Trace, dict]:
     from .netns.reversal import run_reversal
 
@@ -392,7 +445,8 @@ def _icmp_nat() -> tuple[Trace, dict]:
               f"{', '.join(hex(i) for i in ids['outside id'])}; the traceroute's ICMP errors and the TCP "
               "segments came back translated")
     return trace, {"ok": out["ok"], "reason": reason}
-def _webrtc(nat_a: str, nat_b: str, turn: bool | str, mdns: bool = False) -> Callable[[], tuple[Trace, dict]]:
+def _webrtc(nat_a: str, nat_b: str, turn: bool | str, mdns: bool = False,
+            linger: float = 1.5) -> Callable[[], tuple[Trace, dict]]:
     """Two headless Chromiums (``p2plab.webrtc``) open a DataChannel across the NATs (STUN, and TURN if ``turn``:
     ``"bob"`` gives only bob the TURN server, so that one relay path exists and every run takes it; ``mdns``:
     Chromium hides its host addresses behind ``.local`` names, its default)."""
@@ -400,7 +454,7 @@ def _webrtc(nat_a: str, nat_b: str, turn: bool | str, mdns: bool = False) -> Cal
         from .webrtc import run_webrtc
         from .webrtc.chromium import candidate_pairs, selected_reports
 
-        r = run_webrtc("chromium", "chromium", nat_a, nat_b, turn=turn, mdns=mdns, capture=True, linger=1.5)
+        r = run_webrtc("chromium", "chromium", nat_a, nat_b, turn=turn, mdns=mdns, capture=True, linger=linger)
         sel = r["selected"] or {"local": {"type": None}, "remote": {"type": None}}
         if r["connected"]:
             reason = (f"alice's Chromium selected its {sel['local']['type']} candidate with bob's "
@@ -417,6 +471,24 @@ def _webrtc(nat_a: str, nat_b: str, turn: bool | str, mdns: bool = False) -> Cal
         return r["trace"], {"ok": r["connected"], "direct": r["direct"], "reason": reason, "details": details}
 
     return run
+def _nat64() -> tuple[Trace, dict]:
+    from .netns.nat64lab import PREFIX, run_nat64
+
+    r = run_nat64()
+    out = dict(r["outcome"])
+    out["details"] = {"router": r["router"], "alice": r["alice"], "prefix": PREFIX}
+    return r["trace"], out
+
+
+def _ipv6_firewall() -> tuple[Trace, dict]:
+    from .netns.ipv6lab import run_ipv6_punch
+
+    r = run_ipv6_punch()
+    out = dict(r["outcome"])
+    out["details"] = {"alice": r["alice"], "bob": r["bob"], "ruleset": r["ruleset"]}
+    return r["trace"], out
+
+
 def _network_change() -> tuple[Trace, dict]:
     from .netns.netchange import run_network_change
 
@@ -454,6 +526,8 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
         "port-restricted-cone", "port-restricted-cone")),
     Scenario("ice-relayed", "ICE between alice and bob behind two symmetric NATs: only the relay works",
              _ice("symmetric", "symmetric")),
+    Scenario("ice-udp-blocked", "ICE when alice's network lets only TCP to port 443 out: TURN over UDP and TCP "
+             "fail, TURN over TLS on 443 gets through and the pair is relayed", _ice_udp_blocked),
     Scenario("portmap-pcp", "alice asks her router for a PCP mapping, then punches bob: symmetric x symmetric "
              "works", _punch("symmetric", "symmetric", portmap="pcp")),
     Scenario("portmap-cgn", "alice's home router grants a PCP mapping, but it sits behind a carrier-grade NAT: "
@@ -477,6 +551,13 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
     Scenario("webrtc-mdns", "two Chromium browsers with their default mDNS obfuscation: each sees the other's host "
              "candidate as a random .local name", _webrtc("port-restricted-cone", "port-restricted-cone", turn=False,
                                                        mdns=True)),
+    Scenario("mdns-candidates", "two Chromium browsers hide their host addresses behind .local names: each "
+             "announces its name on its own LAN, and the peer's multicast query finds no one",
+             _webrtc("port-restricted-cone", "port-restricted-cone", turn=False, mdns=True, linger=0.3)),
+    Scenario("nat64", "IPv6-only alice reaches an IPv4 server through tayga (NAT64) and the router's NAT44",
+             _nat64),
+    Scenario("ipv6-firewall", "alice and bob on IPv6, no NAT, each behind a stateful nftables firewall: the first "
+             "datagram dies at the other's firewall, then both directions get through", _ipv6_firewall),
     Scenario("network-change", "alice's namespace moves to another NAT mid-call; ICE restarts and finds a new path",
              _network_change),
     Scenario("peer-auth", "mallory races packets at alice's punched hole; the authenticated handshake rejects them",
@@ -560,6 +641,9 @@ class RealRun:
             lines.append(f"direct path between alice and bob: {'yes' if self.outcome['direct'] else 'no'}")
         else:
             lines.append(f"worked as the scenario expects: {'yes' if self.outcome.get('ok') else 'no'}")
+        relay_protocol = (self.outcome.get("details") or {}).get("relay_protocol")
+        if relay_protocol:  # how alice reached her TURN server (ice-udp-blocked): udp, tcp or tls
+            lines.append(f"alice reached her TURN relay over {relay_protocol.upper()}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:

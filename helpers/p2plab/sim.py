@@ -275,6 +275,11 @@ class NatRouter(SimNode):
         if pkt.ttl <= 1:
             net.record(name, "lan", "in", pkt, "dropped", _TTL_EXPIRED)
             return
+        if self.behavior.egress_only is not None:  # a network that blocks UDP (nat.FIREWALLED)
+            blocked = self.behavior.egress_blocked(pkt.proto, pkt.dport)
+            if blocked:
+                net.record(name, "lan", "in", pkt, "dropped", blocked)
+                return
         new, note = self.table.outbound(pkt, net.now)
         new = _forwarded(pkt, new)
         net.record_pair(name, ("lan", "in", pkt), ("wan", "out", new), note)
@@ -590,6 +595,11 @@ class ProtocolRunner:
         self._pump()
 
     def _send(self, data: bytes, dst: Endpoint, via: Endpoint | None) -> None:
+        if getattr(dst, "transport", None) is not None:  # a TCP/TLS connection (p2plab.turn.stream.StreamClient)
+            raise ConfigurationError(
+                f"{type(self.protocol).__name__} wants a {dst.transport.upper()} connection to {dst[0]}:{dst[1]}, but "
+                "the simulator carries only UDP datagrams: run TURN over TCP/TLS in the real lab "
+                "(p2plab.ice.streams.IceDriver, python -m p2plab ice --world netns), or use turn_transport='udp'")
         if via is None:
             sock = self._main
             self.host.send(Datagram(sock.ip, sock.port, dst[0], dst[1], data))

@@ -21,6 +21,17 @@ Relayed candidates: checks from a relayed candidate go to the TURN server as Sen
 (after a CreatePermission for the peer's address), and what the peer sends to the relay comes
 back as Data indications: the agent runs a ``p2plab.turn.TurnClient`` inside itself.
 
+**TURN over TCP or TLS** (networks that block UDP): ``turn_transport="tcp"`` or ``"tls"``, or a
+fallback list ``turn_servers=["turn:192.0.2.1:3479", "turn:192.0.2.1:3479?transport=tcp",
+"turns:192.0.2.1:443"]`` (RFC 7065 URIs) tried in that order until one allocates. The agent stays
+sans-I/O: what it sends to a TURN server over a stream is addressed to a
+``p2plab.turn.stream.StreamClient`` (an ``(ip, port)`` that also says "tcp" or "tls"); the driver
+holds the connection (``p2plab.ice.streams.IceDriver``) and gives what arrives on it back with
+the same kind of address. When the driver cannot connect it calls ``stream_failed(addr, why)``,
+and the agent moves on to the next server at once. The relayed candidate is still a UDP candidate
+(the relay talks UDP to peers); ``candidate.relay_protocol`` says how the agent reaches the
+server, like WebRTC's ``relayProtocol``, and ``turn_attempts`` lists each try with its outcome.
+
 After nomination the agent is a **transport** an application can use:
 
 * ``send_data(data, now)`` sends application bytes on the selected pair, whatever its type: from
@@ -87,8 +98,10 @@ from .checklist import FAILED, FROZEN, IN_PROGRESS, SUCCEEDED, WAITING, Candidat
 
 try:  # the TURN client is a colleague's module; relayed candidates need it
     from ..turn.client import TurnClient
+    from ..turn.stream import StreamClient
 except ImportError:  # pragma: no cover - only while p2plab.turn is missing
     TurnClient = None  # type: ignore[assignment,misc]
+    StreamClient = None  # type: ignore[assignment,misc]
 
 TA = 0.050  # RFC 8445 section 14.2: Ta, the pacing of new STUN transactions (default 50 ms)
 TR = 15.0  # RFC 8445 section 11: keepalive interval when consent freshness is off
@@ -97,6 +110,60 @@ CONSENT_TIMEOUT = 30.0  # RFC 7675 section 5.1: consent expires 30 s after the l
 ROLE_CONFLICT = 487
 PERMISSION_REFRESH = 240.0  # TURN permissions last 300 s (RFC 8656 section 9): renew a minute early
 FORBIDDEN = 403  # RFC 7675: a 403 (Forbidden) answer to a consent check revokes consent at once
+TURN_TRANSPORTS = ("udp", "tcp", "tls")
+# Local preference of a relayed candidate by how the agent reaches its TURN server. RFC 8445
+# section 5.1.2.1 leaves the local preference to the agent (65535 when it has one address); a relay
+# reached over TCP or TLS adds head-of-line blocking and a longer path, so it comes after one reached
+# over UDP. libwebrtc (Chrome) orders them the same way, UDP > TCP > TLS, in turn_port.cc's
+# GetRelayPreference (ICE_TYPE_PREFERENCE_RELAY_UDP 2, _TCP 1, _TLS 0); pion/ice copied that order.
+# p2plab keeps RFC 8445's type preference 0 for every relay and orders them by local preference.
+RELAY_LOCAL_PREFERENCE = {"udp": 65535, "tcp": 49151, "tls": 32767}
+TURN_DEFAULT_PORTS = {"turn": 3478, "turns": 5349}  # RFC 7065 section 3 (3478 for turn:, 5349 for turns:)
+
+
+def parse_turn_url(url: str) -> tuple[str, Addr]:
+    """A TURN server URI (RFC 7065) as ``(transport, (ip, port))``.
+
+    ``turn:192.0.2.1`` (UDP, port 3478), ``turn:192.0.2.1:3479?transport=tcp`` (TCP),
+    ``turns:192.0.2.1:443`` (TLS over TCP; port 5349 when none is given). Only IP addresses:
+    the lab has no DNS. ``turns:...?transport=udp`` would be DTLS, which p2plab does not speak.
+    """
+    text = str(url).strip()
+    scheme, sep, rest = text.partition(":")
+    scheme = scheme.lower()
+    if not sep or scheme not in TURN_DEFAULT_PORTS:
+        raise ConfigurationError(f"not a TURN URI: {url!r}; write turn:IP[:PORT][?transport=udp|tcp] or "
+                                 f"turns:IP[:PORT], e.g. 'turn:192.0.2.1:3478?transport=tcp' (RFC 7065)")
+    hostport, _, query = rest.partition("?")
+    transport = "tls" if scheme == "turns" else "udp"
+    if query:
+        key, _, value = query.partition("=")
+        value = value.strip().lower()
+        if key.strip().lower() != "transport" or value not in ("udp", "tcp"):
+            raise ConfigurationError(f"{url!r}: the only query RFC 7065 defines is ?transport=udp or ?transport=tcp")
+        if scheme == "turns" and value == "udp":
+            raise ConfigurationError(f"{url!r}: turns: over UDP means DTLS, which p2plab does not speak; "
+                                     f"use turns:IP:PORT (TLS over TCP) or turn:IP:PORT")
+        if scheme == "turn":
+            transport = value
+    if hostport.startswith("["):
+        ip, _, tail = hostport[1:].partition("]")
+        port_text = tail[1:] if tail.startswith(":") else ""
+    elif hostport.count(":") == 1:
+        ip, port_text = hostport.split(":")
+    else:
+        ip, port_text = hostport, ""
+    try:
+        import ipaddress
+
+        ipaddress.ip_address(ip)
+        port = int(port_text) if port_text else TURN_DEFAULT_PORTS[scheme]
+    except ValueError:
+        raise ConfigurationError(f"{url!r}: give the server as an IP address and an optional port 1-65535, "
+                                 f"e.g. turn:192.0.2.1:3478 (the lab has no DNS)") from None
+    if not 1 <= port <= 65535:
+        raise ConfigurationError(f"{url!r}: port {port} is not 1-65535")
+    return transport, (ip, port)
 
 
 class IceStateError(P2PLabError, RuntimeError):
@@ -208,7 +275,8 @@ class IceAgent(DatagramProtocol):
                  turn_server: Addr | None = None, turn_username: str | None = None,
                  turn_password: str | None = None, rng: random.Random | None = None,
                  config: IceConfig | None = None, tie_breaker: int | None = None,
-                 ufrag: str | None = None, password: str | None = None, component: int = 1) -> None:
+                 ufrag: str | None = None, password: str | None = None, component: int = 1,
+                 turn_transport: str = "udp", turn_servers: list[str | tuple[str, Addr]] | None = None) -> None:
         super().__init__()
         self.name = name
         self.config = config or IceConfig()
@@ -220,7 +288,24 @@ class IceAgent(DatagramProtocol):
         self.password = password or _token(self.rng, 22)  # at least 128 bits
         self.component = component
         self.stun_server = (stun_server[0], int(stun_server[1])) if stun_server else None
-        self.turn_server = (turn_server[0], int(turn_server[1])) if turn_server else None
+        if turn_transport not in TURN_TRANSPORTS:
+            raise ConfigurationError(f"turn_transport must be 'udp', 'tcp' or 'tls'; got {turn_transport!r}")
+        # the TURN servers to try, in order: (transport, (ip, port)); the first that allocates is used
+        plan: list[tuple[str, Addr]] = []
+        if turn_server:
+            plan.append((turn_transport, (turn_server[0], int(turn_server[1]))))
+        for entry in turn_servers or []:
+            if isinstance(entry, str):
+                plan.append(parse_turn_url(entry))
+            else:
+                transport, addr = entry
+                if transport not in TURN_TRANSPORTS:
+                    raise ConfigurationError(f"turn_servers entries are TURN URIs or (transport, (ip, port)) with "
+                                             f"transport 'udp', 'tcp' or 'tls'; got {entry!r}")
+                plan.append((transport, (addr[0], int(addr[1]))))
+        self._turn_plan = plan
+        self.turn_transport, self.turn_server = plan[0] if plan else ("udp", None)
+        self.turn_attempts: list[dict[str, Any]] = []  # each TURN server tried: transport, server, ok, why
         self.turn_username = turn_username
         self.turn_password = turn_password
 
@@ -270,6 +355,7 @@ class IceAgent(DatagramProtocol):
         self._consent_rng = random.Random(f"consent-{self.tie_breaker}-{self.ufrag}")
         self._last_sent_selected: float | None = None
         self._releasing = False
+        self._turn_next = 0  # index in _turn_plan of the TURN server tried now
 
     # -- public ----------------------------------------------------------------------------
     @property
@@ -591,7 +677,9 @@ class IceAgent(DatagramProtocol):
             self._stun.start(now, local_addr)
             self._drain(self._stun)
             delay = self.config.ta
-        if self.turn_server:
+        if self._turn_plan:
+            self._turn_next = 0
+            self.turn_transport, self.turn_server = self._turn_plan[0]
             if TurnClient is None:
                 self.notes.append("relayed candidates skipped: p2plab.turn.client is not available")
             elif not self.turn_username or self.turn_password is None:
@@ -603,15 +691,19 @@ class IceAgent(DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: Addr, now: float, **_: Any) -> None:
         self.now = now
+        stream = getattr(addr, "transport", "udp")
         addr = (addr[0], int(addr[1]))
+        from_turn = self._turn is not None and stream == self.turn_transport and addr == self.turn_server
         if self.state == "closed":  # only the TURN server's answer to the deletion still matters
-            if self._turn is not None and addr == self.turn_server:
+            if from_turn:
                 self._turn.datagram_received(data, addr, now)
                 self._drain(self._turn)
             return
-        if self._turn is not None and addr == self.turn_server:
+        if from_turn:
             self._turn.datagram_received(data, addr, now)
             self._drain(self._turn)
+        elif stream != "udp":
+            self.stats["non-stun"] += 1  # a stream the agent no longer uses (an abandoned TURN attempt)
         elif self._stun is not None and addr == self.stun_server:
             self._stun.datagram_received(data, addr, now)
             self._drain(self._stun)
@@ -643,9 +735,16 @@ class IceAgent(DatagramProtocol):
             self._retransmit(bytes.fromhex(name[6:]))
         elif name == "gather-turn":
             assert TurnClient is not None and self.local_addr is not None
+            if self.turn_transport == "udp":
+                timers = {"rto": self.config.gather_rto, "rc": self.config.gather_rc, "rm": self.config.gather_rm}
+            else:  # a reliable transport: no retransmissions, Ti = 39.5 s (RFC 8489 section 6.2.2)
+                timers = {}
             self._turn = TurnClient(self.turn_server, self.turn_username, self.turn_password,
                                     rng=random.Random(self.rng.getrandbits(64)), software=None,
-                                    rto=self.config.gather_rto, rc=self.config.gather_rc, rm=self.config.gather_rm)
+                                    transport=self.turn_transport, **timers)
+            self.turn_attempts.append({"transport": self.turn_transport, "server": fmt(self.turn_server),
+                                       "started": round(now - self.started_at, 6), "ended": None, "ok": None,
+                                       "why": "in progress"})
             self._turn.start(now, self.local_addr)
             self._drain(self._turn)
         elif name == "nominate":
@@ -677,7 +776,10 @@ class IceAgent(DatagramProtocol):
             if not out and not evs:
                 return
             for item in out:
-                self.send(item[0], item[1])
+                if sub is self._turn and self.turn_transport != "udp":
+                    self._outbox.append((bytes(item[0]), self.turn_destination))  # for the driver's connection
+                else:
+                    self.send(item[0], item[1])
             for ev in evs:
                 self._on_sub_event(sub, ev)
 
@@ -700,11 +802,16 @@ class IceAgent(DatagramProtocol):
             self._on_turn_event_closed(ev)
             return
         if ev.kind == "allocated" and "turn" in self._gather_pending:
+            over = "" if self.turn_transport == "udp" else f" over {self.turn_transport.upper()}"
             self.relay = Candidate.make(RELAY, ev.relayed, component=self.component, server=self.turn_server,
-                                        related=ev.mapped,
-                                        origin=f"XOR-RELAYED-ADDRESS of a TURN Allocate at {fmt(self.turn_server)}")
+                                        related=ev.mapped, local_pref=RELAY_LOCAL_PREFERENCE[self.turn_transport],
+                                        origin=f"XOR-RELAYED-ADDRESS of a TURN Allocate at {fmt(self.turn_server)}"
+                                               f"{over}")
+            self.relay.relay_protocol = self.turn_transport
+            self._end_attempt(True, f"allocated relay {fmt(ev.relayed)}")
             self._add_local(self.relay)
-            if self.config.turn_srflx and ev.mapped is not None:
+            # over TCP/TLS the mapped address is the NAT's TCP mapping: no use as a UDP srflx candidate
+            if self.config.turn_srflx and ev.mapped is not None and self.turn_transport == "udp":
                 used = {c.local_preference for c in self.local_candidates if c.type == SRFLX}
                 pref = 65535 - len(used)  # unique local preference per type (RFC 8445 5.1.2.1)
                 self._add_local(Candidate.make(
@@ -715,9 +822,7 @@ class IceAgent(DatagramProtocol):
             self._check_gathering()
         elif ev.kind in ("error", "timeout") and ev.method == "Allocate" and "turn" in self._gather_pending:
             what = "never answered" if ev.kind == "timeout" else f"answered {ev.code} {ev.reason}"
-            self.notes.append(f"no relayed candidate: the TURN server {fmt(self.turn_server)} {what}")
-            self._gather_pending.discard("turn")
-            self._check_gathering()
+            self._turn_failed(f"the TURN server {fmt(self.turn_server)} {what}")
         elif ev.kind == "permission":
             for ip, _ in ev.peers:
                 self._permissions.add(ip)
@@ -730,6 +835,63 @@ class IceAgent(DatagramProtocol):
         elif ev.kind == "data":
             assert self.relay is not None
             self._on_packet(ev.data["data"], (ev.peer[0], int(ev.peer[1])), self.relay)  # ev.data is the dict
+
+    @property
+    def turn_destination(self) -> Addr | None:
+        """Where TURN messages go: ``(ip, port)`` over UDP, a ``StreamClient`` over TCP/TLS."""
+        if self.turn_server is None or self.turn_transport == "udp" or StreamClient is None:
+            return self.turn_server
+        return StreamClient(self.turn_server[0], self.turn_server[1], self.turn_transport)
+
+    def _end_attempt(self, ok: bool, why: str) -> None:
+        if self.turn_attempts and self.turn_attempts[-1]["ended"] is None:
+            self.turn_attempts[-1].update(ended=round(self.now - self.started_at, 6), ok=ok, why=why)
+
+    def _turn_failed(self, why: str) -> None:
+        """This TURN server gave no allocation: try the next one in the plan, or give up on a relay."""
+        label = f"TURN over {self.turn_transport.upper()} to {fmt(self.turn_server)}"
+        self._end_attempt(False, why)
+        self.emit("turn-attempt-failed", transport=self.turn_transport, server=self.turn_server, why=why,
+                  agent=self.name)
+        if self._turn is not None:
+            self._turn.cancel_timers()
+            self._turn.transactions.clear()
+        self._turn = None
+        self._turn_next += 1
+        if self._turn_next < len(self._turn_plan):
+            self.notes.append(f"{label} failed ({why}); trying the next TURN server")
+            self.turn_transport, self.turn_server = self._turn_plan[self._turn_next]
+            self.set_timer(self.now, "gather-turn")
+            return
+        self.notes.append(f"no relayed candidate: {label} failed ({why})"
+                          + (f", after {len(self._turn_plan) - 1} other TURN servers failed"
+                             if len(self._turn_plan) > 1 else ""))
+        self._gather_pending.discard("turn")
+        self._check_gathering()
+
+    def stream_failed(self, addr: Addr, why: str, now: float | None = None) -> None:
+        """The driver could not connect to a TURN server over TCP/TLS, or the connection broke.
+
+        While gathering, the agent moves on to the next TURN server at once (instead of waiting
+        39.5 s for an answer that cannot come). A connection that breaks later takes the
+        allocation with it (RFC 8656 section 3.1: it is tied to the connection): event
+        ``turn-connection-lost``."""
+        if now is not None:
+            self.now = now
+        transport = getattr(addr, "transport", "udp")
+        if self._turn is None or transport != self.turn_transport or (addr[0], int(addr[1])) != self.turn_server:
+            return
+        if "turn" in self._gather_pending and self.relay is None:
+            self._turn_failed(f"{transport.upper()} connection failed: {why}")
+            return
+        self.notes.append(f"the {transport.upper()} connection to the TURN server {fmt(self.turn_server)} was "
+                          f"lost ({why}); the relayed candidate went with it")
+        self.emit("turn-connection-lost", transport=transport, server=self.turn_server, why=why, agent=self.name)
+        if self.state == "closed" and self._turn.transactions:
+            self._turn.cancel_timers()
+            self._turn.transactions.clear()
+            self.emit("released", ok=True, why=f"the {transport.upper()} connection to {fmt(self.turn_server)} "
+                                               "closed, and the allocation with it", agent=self.name)
 
     def _on_turn_event_closed(self, ev: Any) -> None:
         if ev.kind == "allocated" and not self._releasing:  # the Allocate answer came after close()
@@ -1298,6 +1460,7 @@ class IceAgent(DatagramProtocol):
                 why = "not checked yet when the run ended"
             rows.append({
                 "agent": self.name, "local": fmt(p.local.addr), "remote": fmt(p.remote.addr),
+                "relay_protocol": p.local.relay_protocol if p.local.type == RELAY else None,
                 "local_type": p.local.type, "remote_type": p.remote.type, "type": p.kind,
                 "priority": p.priority, "state": p.state, "valid": p.valid, "nominated": p.nominated,
                 "selected": p is sel, "checks_sent": p.checks_sent, "in_checklist": p.in_checklist,
@@ -1307,4 +1470,4 @@ class IceAgent(DatagramProtocol):
 
 
 __all__ = ["IceAgent", "IceConfig", "IceStateError", "CheckTransaction", "TA", "TR", "ROLE_CONFLICT",
-           "CONSENT_INTERVAL", "CONSENT_TIMEOUT"]
+           "CONSENT_INTERVAL", "CONSENT_TIMEOUT", "parse_turn_url", "RELAY_LOCAL_PREFERENCE", "TURN_TRANSPORTS"]

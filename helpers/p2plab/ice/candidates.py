@@ -93,6 +93,10 @@ class Candidate:
     related: Endpoint | None = None  # raddr/rport of SDP: the base (srflx/prflx) or mapped address (relay)
     server: Endpoint | None = None  # the STUN/TURN server it came from
     origin: str = ""  # how it was learned, in words
+    # relayed candidates only: how the agent reaches its TURN server ("udp", "tcp" or "tls"), like
+    # WebRTC's RTCIceCandidateStats.relayProtocol. The candidate itself stays a UDP candidate: the
+    # relay talks UDP to peers whatever carries the client's messages to the server (RFC 8656).
+    relay_protocol: str | None = None
 
     @classmethod
     def make(cls, kind: str, addr: Endpoint, base: Endpoint | None = None, local_pref: int = MAX_LOCAL_PREF,
@@ -136,9 +140,12 @@ class Candidate:
     def as_dict(self) -> dict:
         return {"type": self.type, "address": fmt(self.addr), "base": fmt(self.base), "priority": self.priority,
                 "foundation": self.foundation, "component": self.component,
-                "related": fmt(self.related) if self.related else "", "origin": self.origin}
+                "related": fmt(self.related) if self.related else "", "origin": self.origin,
+                "relay_protocol": self.relay_protocol or ""}
 
     def __str__(self) -> str:
+        if self.relay_protocol and self.relay_protocol != "udp" and self.server is not None:
+            return f"{self.type} {fmt(self.addr)} (TURN over {self.relay_protocol.upper()} to {fmt(self.server)})"
         return f"{self.type} {fmt(self.addr)}"
 
     def __repr__(self) -> str:

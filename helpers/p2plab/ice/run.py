@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 STUN_PORT = 3478
 TURN_PORT = 3479
+TURN_TLS_PORT = 443  # the lab's TURN server over TLS (netns world only): what a UDP-blocked network lets out
 AGENT_PORT = 5000
 TURN_USERS = {"alice": "alice-secret", "bob": "bob-secret"}
 
@@ -133,10 +134,12 @@ class IceResult:
         return pd.DataFrame(rows)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"nat_a": self.nat_a, "nat_b": self.nat_b, "success": self.success, "direct": self.direct,
+        return {"world": "sim", "nat_a": self.nat_a, "nat_b": self.nat_b, "success": self.success, "direct": self.direct,
                 "relayed": self.relayed, "local": fmt(self.local.addr) if self.local else None,
                 "remote": fmt(self.remote.addr) if self.remote else None, "local_type": self.local_type,
-                "remote_type": self.remote_type, "time": None if self.time is None else round(self.time, 6),
+                "remote_type": self.remote_type,
+                "relay_protocol": self.local.relay_protocol if self.local is not None and self.local.type == RELAY else None,
+                "time": None if self.time is None else round(self.time, 6),
                 "reason": self.reason, "seed": self.seed}
 
     def __str__(self) -> str:
@@ -270,6 +273,16 @@ def _explain_drop(remote: tuple[str, int], node: str, reason: str) -> str:
     return f"{node} dropped them: {reason}"
 
 
+def _udp_blocked(net: Network) -> list[str]:
+    """The NAT routers whose egress firewall lets no UDP out (the ``udp-blocked`` preset)."""
+    out = []
+    for node in net.nodes.values():
+        b = getattr(node, "behavior", None)
+        if b is not None and b.egress_only is not None and not any(p == "udp" for p, _ in b.egress_only):
+            out.append(f"{node.name} ({b.name})")
+    return out
+
+
 def _explain(net: Network, agents: dict[str, IceAgent], runners: dict[str, _Runner], nat_a: str, nat_b: str,
              seed: int, notes: list[str]) -> IceResult:
     trace = net.trace if net.record_enabled else None
@@ -311,6 +324,12 @@ def _explain(net: Network, agents: dict[str, IceAgent], runners: dict[str, _Runn
                for ag in agents.values()]
         failed = sorted({r["why"] for r in report if r["state"] == FAILED})
         reason = "no working pair. " + "; ".join(why) + (". " + " | ".join(failed[:4]) if failed else "")
+        blocked = _udp_blocked(net)
+        if blocked:
+            reason = (f"{' and '.join(blocked)}: UDP is blocked (only TCP to port 443 may leave), so STUN, UDP "
+                      f"TURN and every connectivity check were dropped there. A real agent falls back to TURN "
+                      f"over TCP/TLS on port 443; the simulator has no TCP/TLS TURN, so run it in the real lab: "
+                      f"python -m p2plab ice --world netns --nat-a {nat_a} --nat-b {nat_b}. " + reason)
     gathered = [ag.gathered_at for ag in agents.values() if ag.gathered_at is not None]
     return IceResult(
         nat_a=nat_a, nat_b=nat_b, success=ok, direct=ok and not relayed, relayed=ok and relayed,

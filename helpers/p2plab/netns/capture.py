@@ -305,6 +305,9 @@ def _to_router_itself(lab: Lab, row: list, own_out: set[tuple]) -> str:
 def _drop_reason(lab: Lab, row: list, raw: bytes = b"") -> str:
     node_name, dst, dport, src, sport = row[1], row[6], row[7], row[4], row[5]
     mine = set() if node_name == INTERNET else set(lab.topology.nodes[node_name].ips) | {lab.topology.nodes[node_name].lan_ip}
+    if dst.startswith("224.0.0."):
+        return ("link-local multicast (224.0.0.0/24, RFC 5771): it is for the hosts on this link, and "
+                "routers never forward it")
     if len(raw) > 8 and raw[8] <= 1 and row[3] == "in" and dst not in mine:
         return ("TTL expired in transit: the packet crossed too many routers (this router sends ICMP time "
                 "exceeded back to the source)")
@@ -323,6 +326,10 @@ def _drop_reason(lab: Lab, row: list, raw: bytes = b"") -> str:
     if dst.split(".")[0].isdigit() and 224 <= int(dst.split(".")[0]) <= 239:
         return (f"multicast to {dst}:{dport}: {node_name} does not route multicast, and no program on it "
                 "answered")
+    if row[2] == "lan" and node.nat.egress_only is not None and len(raw) > 9 and dport not in (None, ""):
+        blocked = node.nat.egress_blocked(raw[9], int(dport))  # an egress firewall (e.g. udp-blocked)
+        if blocked:
+            return blocked
     return f"{node_name} did not forward it (no conntrack mapping admitted it: {node.nat.filtering} filtering)"
 
 

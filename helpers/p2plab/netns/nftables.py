@@ -148,7 +148,7 @@ def nat_ruleset(behavior: NatBehavior, wan: str, lan: str, public_ips: list[str]
     lines += [
         "  chain forward {", "    type filter hook forward priority filter; policy drop;",
         "    ct state established,related accept",
-        f'    iifname "{lan}" oifname "{wan}" accept',
+        *egress_rules(b, wan, lan),
         "    ct status dnat accept",
         "  }",
         "  chain input {", "    type filter hook input priority filter; policy accept;",
@@ -161,6 +161,19 @@ def nat_ruleset(behavior: NatBehavior, wan: str, lan: str, public_ips: list[str]
                   f'    iifname "{wan}" drop comment "unsolicited packets for the router itself"']
     lines += ["  }", "}"]
     return "\n".join(lines) + "\n"
+
+
+def egress_rules(behavior: NatBehavior, wan: str, lan: str) -> list[str]:
+    """The forward chain's rules for traffic from the LAN out: everything, or - with an egress
+    firewall (``behavior.egress_only``, the ``udp-blocked`` preset) - only the listed protocol and
+    destination ports; the rest is counted and dropped with the reason in the rule's comment.
+    Replies come back through ``ct state established,related accept`` as for any NAT."""
+    if behavior.egress_only is None:
+        return [f'    iifname "{lan}" oifname "{wan}" accept']
+    rules = [f'    iifname "{lan}" oifname "{wan}" {proto} dport {port} accept' for proto, port in behavior.egress_only]
+    allowed = " and ".join(f"{proto.upper()} to port {port}" for proto, port in behavior.egress_only)
+    rules.append(f'    iifname "{lan}" oifname "{wan}" counter drop comment "{behavior.name} firewall: only {allowed} may leave"')
+    return rules
 
 
 def static_rules(behavior: NatBehavior, wan: str) -> tuple[list[str], list[str]]:

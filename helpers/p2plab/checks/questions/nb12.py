@@ -54,3 +54,17 @@ register(Question(
         '24e5cce3fd68d7cac7c7416d44f0c532f4a926386c44230296739865c2fa44f7': "That is what the server quoted. Would Alice's system recognise a packet 'from 203.0.113.10' as one of its own?",
     },
 ))
+
+register(Question(
+    'nb12.udp-blocked-turn',
+    "Alice's network lets only TCP to port 443 out. Her ICE agent tries its TURN servers one after the other: UDP to 192.0.2.1:3479, then TCP to 192.0.2.1:3479, then TLS to 192.0.2.1:443. Which attempt gives her a relayed candidate? a) the UDP one, b) TCP on port 3479, c) TLS on port 443, d) none: without UDP there is no relay",
+    ['38f1564ca86b766e483b6a55aeeee1dd97c05a65aad77834b46e7edb2f12e9aa'],
+    "c. The firewall drops every UDP datagram and every TCP SYN that is not for port 443, so the UDP Allocate goes unanswered and the TCP connection to 3479 never opens. TLS on 443 looks like any HTTPS connection and gets through. The relayed address the server hands out is still a UDP address (RFC 8656): only the leg from Alice to her server runs over TLS; the server talks UDP to Bob.",
+    kind='choice',
+    choices=['a', 'b', 'c', 'd'],
+    feedback={
+        'a7c2af5e8dc3ba8bbcbefddba67cd570ace700a2f92436d44b65752b676fe2d6': "UDP is the fastest way to a TURN server. Does the firewall let any UDP datagram out?",
+        '99e8d24a89c89ef3f935ff2d7ee206b545d27f8b0c8582a08105a6b0f5ccfd11': "It is TCP, but the rule names one port. Which one?",
+        '9fa04ea175176bfb94b4d05d48ecd5d8b5cf24e62100517597fd462d1f2eb6a6': "TURN can carry its messages to the server over a TCP or TLS connection (RFC 8656), while the relay still talks UDP to peers. Which connection can leave Alice's network?",
+    },
+))
