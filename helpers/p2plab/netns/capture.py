@@ -71,7 +71,7 @@ class Capture:
                     start_new_session=True)
                 continue
             argv = [tcpdump, "-i", "any", "-y", "LINUX_SLL2", "--immediate-mode", "--time-stamp-precision=nano",
-                    "-U", "-n", "-s", "0",
+                    "-U", "-n", "-s", "65535", "-B", "8192",
                     "-Z", "root", "-w", str(path), "ip and not igmp"]
             with cleanup.in_netns(ns):
                 self.ifindex[node] = dict(socket.if_nameindex())
@@ -261,7 +261,8 @@ def build_trace(lab: Lab, files: dict[str, Path], ifindex: dict[str, dict[int, s
             before[14], after[14] = i, j
             before[12] = after[12] = (f"{node} rewrote {before[4]}:{before[5]} > {before[6]}:{before[7]} "
                                       f"as {after[4]}:{after[5]} > {after[6]}:{after[7]}")
-    own_out = {(r[1], r[4], r[5], r[6], r[7]) for r in rows if r[1] in routers and r[3] == "out"}
+    # what routers sent themselves (not forwarded or translated for someone else)
+    own_out = {(r[1], r[4], r[5], r[6], r[7]) for r in rows if r[1] in routers and r[3] == "out" and r[11] == "sent"}
     for row, raw in zip(rows, packets):
         if row[11] == "captured":
             local = _to_router_itself(lab, row, own_out)

@@ -86,8 +86,10 @@ def run_upnp_story(capture: bool = True) -> dict[str, Any]:
         daemon = pml.start_miniupnpd(lab, "nat-a", upnp=True, stun=stun)
         granted = lab.run_python("alice", igd.map_port, PORT, **ask)
         ruleset = lab.nft_ruleset("nat-a")
-        echo = lab.start_protocol("alice", "p2plab.recorded:Echo", port=PORT, duration=1.0)
-        bob = lab.start_protocol("bob", "p2plab.recorded:Hello", port=BOB_PORT, duration=0.8, stop_on=("reply",),
+        echo = lab.start_protocol("alice", "p2plab.recorded:Echo", port=PORT, duration=2.0, stop_on=("echoed",),
+                                  linger=0.1)
+        bob = lab.start_protocol("bob", "p2plab.recorded:Hello", port=BOB_PORT, duration=2.0, stop_on=("reply",),
+                                 linger=0.1,
                                  kwargs={"target": [router.ips[0], PORT], "text": "hello alice"})
         bob.wait(10)
         echo.wait(10)

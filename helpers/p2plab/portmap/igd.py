@@ -60,9 +60,10 @@ def discover(client_ip: str, lan: str, gateway: str | None = None, *, timeout: f
 
     Returns ``{"found": SsdpResponse | None, "events": [...], "raw": [(source, bytes), ...]}``.
     The multicast leaves only through the lab interface holding ``client_ip``, with TTL 2.
-    ``linger``: once a gateway answered, keep the socket open that many seconds more and collect the
-    later answers (a router answers each search target after its own random delay of up to MX = 1 s;
-    an answer meeting a closed port makes this host's kernel send back an ICMP port unreachable).
+    ``linger``: once a gateway answered, keep the socket open up to that many seconds more and collect
+    the later answers, until there is one per ``M-SEARCH`` sent (a router answers each search target
+    after its own random delay of up to MX = 1 s; an answer meeting a closed port makes this host's
+    kernel send back an ICMP port unreachable).
     """
     lab_interface(client_ip)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -94,7 +95,8 @@ def discover(client_ip: str, lan: str, gateway: str | None = None, *, timeout: f
             raw.append(([addr[0], addr[1]], data))
             search.datagram_received(data, addr, time.monotonic() - t0)
         end = time.monotonic() + (linger if search.found is not None else 0.0)
-        while (left := end - time.monotonic()) > 0:
+        # an answer per search sent is all a router gives (one per search target it matches): stop then
+        while (left := end - time.monotonic()) > 0 and len(raw) < search.sent:
             sock.settimeout(left)
             try:
                 data, addr = sock.recvfrom(8192)
