@@ -68,3 +68,14 @@ register(Question(
         '9fa04ea175176bfb94b4d05d48ecd5d8b5cf24e62100517597fd462d1f2eb6a6': "TURN can carry its messages to the server over a TCP or TLS connection (RFC 8656), while the relay still talks UDP to peers. Which connection can leave Alice's network?",
     },
 ))
+
+register(Question(
+    'nb12.upnp-reserved',
+    "Alice's router runs miniupnpd as Debian installs it. When it starts it looks at its own WAN address, 203.0.113.10, which is on miniupnpd's list of reserved addresses (the list also holds 100.64.0.0/10, the addresses a carrier-grade NAT gives home routers). Alice sends AddPortMapping for UDP port 5000. Does the router grant it? (yes/no)",
+    ['4b39ce510b1be84358e8cb3dd31cb97d376f245097c94ada8fd400f7aadfcfee'],
+    "No. A reserved WAN address tells miniupnpd that another NAT stands between it and the internet, as behind a carrier-grade NAT, so a port opened on this router would make nobody able to reach Alice. It refuses: GetExternalIPAddress answers an empty address and AddPortMapping answers HTTP 500 with UPnP error 501 ActionFailed. Only when it has checked with a STUN server that packets reach its WAN address unchanged (ext_perform_stun) does it grant the same request.",
+    kind='yes/no',
+    feedback={
+        '58a0504cae690d932b36613f5c53f195de552b419f812f450e8f772e11a3f2d9': "The router could install the rule, as Alice's router did for the port forward behind the carrier's NAT. Would that rule help Bob reach her, and what could the router conclude from its own address?",
+    },
+))
