@@ -33,6 +33,7 @@ def test_right_answers_pass():
     assert A.check_map_request(S["pcp_map_request"], quiet=True).passed
     assert A.check_mapping_verdict(S["mapping_verdict"], quiet=True).passed
     assert A.check_who_sends_first(S["who_sends_first"], quiet=True).passed
+    assert A.check_forward_rule(S["forward_rule"], quiet=True).passed
 
 
 def test_the_reference_request_is_what_p2plabs_client_sends():
@@ -50,9 +51,10 @@ def test_stubs_not_started():
     def stub(*a, **k):
         raise NotImplementedError()
 
-    for fn in (A.check_map_request, A.check_mapping_verdict, A.check_who_sends_first):
+    for fn in (A.check_map_request, A.check_mapping_verdict, A.check_who_sends_first, A.check_forward_rule):
         assert fn(stub, quiet=True).not_started
     assert "nothing to run" in A.run_with_choice(stub, "symmetric")
+    assert A.forward_in_sim(stub) == A.nft_check(stub) == "no rule yet"
 
 
 @pytest.mark.parametrize("fn, hint", [
@@ -171,3 +173,64 @@ def test_reference_reversal_rule_is_the_servers():
 def test_the_choice_is_run_in_the_simulator():
     assert "connected" in A.run_with_choice(S["who_sends_first"], "symmetric")
     assert "no connection" in A.run_with_choice(lambda caller, callee: caller["name"], "port-restricted-cone")
+
+
+def _rule(wan, public_ip, proto, port, inside_ip, inside_port, *, iif="iifname", addr="daddr", stmt="dnat ip to",
+          dport=None, to_port=None, match_proto=None):
+    target = f"{inside_ip}:{inside_port if to_port is None else to_port}" if to_port != "" else inside_ip
+    return (f'{iif} "{wan}" ip {addr} {public_ip} {match_proto or proto} dport '
+            f'{port if dport is None else dport} {stmt} {target}')
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (lambda *a: _rule(*a, stmt="snat ip to"), "destination NAT"),
+    (lambda *a: f'oifname "{a[0]}" masquerade', "destination NAT"),
+    (lambda *a: _rule(*a, iif="oifname"), "comes *in*"),
+    (lambda *a: _rule(*a, addr="saddr"), "Match where it is going"),
+    (lambda *a: _rule(*a, dport=a[5], to_port=a[3]), "swapped"),
+    (lambda *a: _rule(*a, to_port=""), "DMZ host"),
+    (lambda *a: _rule(*a, match_proto="tcp" if a[2] == "udp" else "udp"), "the forward is for"),
+    (lambda *a: _rule(*a).replace('"', ""), None),  # nft accepts an unquoted interface name: this one is right
+    (lambda *a: _rule(*a) + ' comment "mine"', None),
+    (lambda *a: _rule(*a).replace("dnat ip to", "dnat to"), None),
+    (lambda *a: "please forward 8080", "would not understand"),
+    (lambda *a: 'iifname "wan', "quotes do not pair up"),
+    (lambda *a: ["iifname", "wan"], "one line of text"),
+])
+def test_forward_rule_mistakes(fn, hint):
+    r = A.check_forward_rule(fn, quiet=True)
+    if hint is None:
+        assert r.passed, r.message
+    else:
+        assert not r.passed and hint in r.message, (hint, r.message)
+
+
+def test_forward_rules_are_what_the_lab_routers_get():
+    from p2plab.nat import PortForward, preset
+    from p2plab.netns.nftables import nat_ruleset
+
+    b = preset("port-restricted-cone", forwards=(PortForward("udp", 8080, "192.168.1.10", 5000),))
+    ruleset = nat_ruleset(b, "wan", "lan", ["203.0.113.10"], "192.168.1.0/24")
+    line = A.reference_forward_rule("wan", "203.0.113.10", "udp", 8080, "192.168.1.10", 5000)
+    assert line in ruleset and S["forward_rule"]("wan", "203.0.113.10", "udp", 8080, "192.168.1.10", 5000) == line
+
+
+def test_the_rule_is_run_in_the_simulator():
+    assert ": reached." in A.forward_in_sim(S["forward_rule"])
+    no_port = A.forward_in_sim(lambda *a: 'iifname "wan" ip daddr 203.0.113.10 udp dport 8080 dnat ip to 192.168.1.10')
+    assert "not reached" in no_port and "keeps the port" in no_port
+    assert "does not send" in A.forward_in_sim(lambda *a: 'oifname "wan" masquerade')
+
+
+def test_nft_itself_judges_the_rule():
+    from conftest import need
+
+    need("nft")
+    import os
+
+    if os.geteuid() != 0:
+        assert "root" in A.nft_check(S["forward_rule"])
+        return
+    assert "accepts" in A.nft_check(S["forward_rule"])
+    bad = A.nft_check(lambda *a: 'iifname "wan" ip daddr 203.0.113.10 udp dport 8080 dnat to ip 192.168.1.10:5000')
+    assert bad.startswith("nft -c refuses") and "syntax error" in bad

@@ -13,6 +13,8 @@ The learner writes
   The responses come from p2plab's server in three situations: a router on a public address, a home
   router behind a carrier-grade NAT, and a router that refuses as Debian's miniupnpd does when its
   external address is reserved.
+* ``forward_rule(wan, public_ip, proto, port, inside_ip, inside_port)``: a port forward as the nftables
+  DNAT rule of the prerouting chain, compared with the rule p2plab writes for its lab routers.
 * ``who_sends_first(caller, callee)``: from two registrations at the rendezvous server (the endpoint
   each peer reported and the one the server saw), the name of the peer that must send the first
   packet, or ``None`` when both are behind NATs (then only hole punching or a relay helps).
@@ -371,6 +373,181 @@ def run_with_choice(who_sends_first: Callable, nat: str, seed: int = 0) -> str:
     return f"{nat:22} your choice: {first:5} sends first -> {'connected' if res.direct else 'no connection'}"
 
 
-__all__ = ["check_map_request", "check_mapping_verdict", "check_who_sends_first", "reference_request",
+# -- exercise 4: a port forward as an nftables rule --------------------------------------------------
+_FORWARD_CASES = [
+    ("wan", "203.0.113.10", "udp", 8080, "192.168.1.10", 5000),
+    ("eth1", "198.51.100.20", "tcp", 8443, "192.168.0.25", 443),
+    ("wan", "203.0.113.10", "udp", 51820, "192.168.1.23", 51820),
+]
+
+
+def reference_forward_rule(wan: str, public_ip: str, proto: str, port: int, inside_ip: str, inside_port: int) -> str:
+    """The rule ``p2plab.netns.nftables.forward_rules`` writes for this forward (without its comment)."""
+    from ..nat import PortForward, preset
+    from ..netns.nftables import forward_rules
+
+    b = preset("port-restricted-cone", forwards=(PortForward(proto, port, inside_ip, inside_port),))
+    return forward_rules(b, wan, public_ip)[0].strip().split(" comment ")[0]
+
+
+def parse_rule(text: str) -> dict[str, Any]:
+    """The parts of a one-line nftables NAT rule that matter for a port forward: ``iif``/``oif``,
+    ``daddr``/``saddr``, ``proto``, ``dport``/``sport``, the statement (``dnat``, ``snat``, ``masquerade``...)
+    and its target address and port. Raises ValueError saying what it could not read."""
+    import shlex
+
+    try:
+        words = shlex.split(str(text))
+    except ValueError as exc:
+        raise ValueError(f"the rule's quotes do not pair up ({exc})") from None
+    out: dict[str, Any] = {}
+    i = 0
+    while i < len(words):
+        w = words[i]
+        nxt = words[i + 1] if i + 1 < len(words) else None
+        if w in ("iifname", "oifname", "iif", "oif") and nxt is not None:
+            out[w[:3]] = nxt  # iif or oif
+            i += 2
+        elif w == "ip" and nxt in ("daddr", "saddr") and i + 2 < len(words):
+            out[nxt] = words[i + 2]
+            i += 3
+        elif w in ("udp", "tcp") and nxt in ("dport", "sport") and i + 2 < len(words):
+            out["proto"] = w
+            out[nxt] = words[i + 2]
+            i += 3
+        elif w in ("dnat", "snat", "masquerade", "redirect", "accept", "drop"):
+            out["statement"] = w
+            rest = words[i + 1:]
+            if rest[:1] == ["ip"]:
+                rest = rest[1:]
+            if rest[:1] == ["to"] and len(rest) > 1:
+                target = rest[1]
+                ip, sep, port = target.rpartition(":") if target.count(":") == 1 else (target, "", "")
+                out["to"] = ip if sep else target
+                out["to_port"] = port if sep else None
+            break
+        elif w == "comment":
+            i += 2
+        else:
+            raise ValueError(f"nft would not understand the word {w!r} here")
+    return out
+
+
+@check(LAB, "the cell 'Exercise 4: a port forward by hand', function forward_rule")
+def check_forward_rule(forward_rule: Any) -> str:
+    for case in _FORWARD_CASES:
+        wan, public_ip, proto, port, inside_ip, inside_port = case
+        call = f"forward_rule{case!r}"
+        text = forward_rule(*case)
+        if not isinstance(text, str):
+            fail(f"{call} returned {type(text).__name__}; return the rule as one line of text, as `nft list ruleset` "
+                 "shows it.")
+        try:
+            got = parse_rule(text)
+        except ValueError as exc:
+            fail(f"{call} gave {text!r}: {exc}. A forward reads: iifname \"<wan>\" ip daddr <public ip> <proto> "
+                 "dport <port> dnat ip to <inside ip>:<port>.")
+        want = parse_rule(reference_forward_rule(*case))
+        if got == want:
+            continue
+        st = got.get("statement")
+        if st in ("snat", "masquerade"):
+            fail(f"{call}: {st} rewrites the *source* of packets leaving the router. A forward changes where an "
+                 "incoming packet goes: destination NAT, `dnat`, in the prerouting chain.")
+        if st != "dnat":
+            fail(f"{call} gave {text!r}: the rule must end in a `dnat ip to <inside ip>:<port>` statement.")
+        if "oif" in got:
+            fail(f"{call}: `oifname` matches the interface a packet *leaves* by, which prerouting does not know yet. "
+                 f"Bob's packet comes *in* on the router's outside interface: iifname \"{wan}\".")
+        if got.get("iif") != wan:
+            fail(f"{call}: match the outside interface the packet arrives on, iifname \"{wan}\"; you matched "
+                 f"{got.get('iif')!r}. Without it a packet from the LAN to the public address would be forwarded too.")
+        if "saddr" in got:
+            fail(f"{call}: `ip saddr` is where the packet comes from, and Bob may be anywhere. Match where it is "
+                 f"going: ip daddr {public_ip}, the router's public address.")
+        if got.get("daddr") != public_ip:
+            fail(f"{call}: match the router's public address, ip daddr {public_ip}; you matched {got.get('daddr')!r}.")
+        if got.get("proto") != proto:
+            fail(f"{call}: the forward is for {proto.upper()}; you matched {str(got.get('proto')).upper()}. A {proto} "
+                 f"dport match only sees {proto.upper()} packets.")
+        if "sport" in got:
+            fail(f"{call}: `sport` is Bob's source port, which he picks freely; match the port he sends to, "
+                 f"{proto} dport {port}.")
+        if got.get("dport") == str(inside_port) and got.get("to_port") == str(port) and port != inside_port:
+            fail(f"{call}: the two ports are swapped. Match the outside port Bob sends to ({proto} dport {port}) "
+                 f"and rewrite to the inside port ({inside_ip}:{inside_port}).")
+        if got.get("dport") != str(port):
+            fail(f"{call}: match the outside port Bob sends to, {proto} dport {port}.")
+        if got.get("to") != inside_ip:
+            fail(f"{call}: rewrite the destination to the inside host, {inside_ip}; you wrote {got.get('to')!r}.")
+        if got.get("to_port") is None and port != inside_port:
+            fail(f"{call}: `dnat ip to {inside_ip}` keeps the port ({port}), which is what a DMZ host does; the "
+                 f"service listens on {inside_port}: write {inside_ip}:{inside_port}.")
+        fail(f"{call}: rewrite to {inside_ip}:{inside_port}; you wrote {got.get('to')}:{got.get('to_port')}.")
+    return ("the same rule p2plab writes for its lab routers, for all three forwards: in on the outside interface, "
+            "to the public address and port, destination NAT to the inside host and port.")
+
+
+def forward_in_sim(forward_rule: Callable, seed: int = 0) -> str:
+    """For a demo cell: read your rule for UDP 8080 -> 192.168.1.10:5000 on nat-a, put that forward on
+    Alice's router in the simulator, and let Bob knock on 203.0.113.10:8080. One sentence."""
+    from .. import sim
+    from .. import topology as topo
+    from ..nat import PortForward, preset
+    from ..recorded import Echo, Hello
+    from ..scenarios.forwarding import BOB_PORT, SERVICE_PORT, explain
+    from .common import try_it
+
+    text = try_it(forward_rule, "wan", topo.ALICE_NAT_IP, "udp", 8080, topo.ALICE_IP, SERVICE_PORT,
+                  _label="forward_rule")
+    if text is None:
+        return "no rule yet"
+    try:
+        r = parse_rule(text)
+        if r.get("statement") != "dnat" or r.get("daddr") != topo.ALICE_NAT_IP or r.get("iif") != "wan":
+            return f"your rule {text!r} does not send Bob's packet anywhere (it must be a dnat for packets in on wan to {topo.ALICE_NAT_IP})"
+        fwd = PortForward(r.get("proto") or "udp", int(r["dport"]), r["to"], int(r["to_port"] or 0))
+    except (ValueError, KeyError, TypeError) as exc:
+        return f"your rule {text!r} cannot be read: {exc}"
+    net = sim.Network.build(topo.one_nat(preset("port-restricted-cone", forwards=(fwd,))), seed=seed)
+    net.run_protocol("alice", Echo(), SERVICE_PORT)
+    bob = net.run_protocol("bob", Hello((topo.ALICE_NAT_IP, 8080), "knock knock"), BOB_PORT)
+    net.run(until=1.0)
+    events = [{"kind": e.kind, "time": e.time, **e.data} for e in bob.events]
+    res = explain(events, net.trace, "forward", "port-restricted-cone", False, "sim")
+    reason = res.reason.replace("the DMZ rule keeps the port", "your rule keeps the port")
+    return f"{fwd.describe()}: {'reached' if res.reached else 'not reached'}. {reason}"
+
+
+def nft_check(forward_rule: Callable) -> str:
+    """For a demo cell: ask the real ``nft`` (when this machine has it and may use it) whether your rule
+    is valid nftables, with ``nft -c`` (check only: nothing is installed). One sentence."""
+    import subprocess
+
+    from .. import systools
+    from .common import try_it
+
+    text = try_it(forward_rule, "wan", "203.0.113.10", "udp", 8080, "192.168.1.10", 5000, _label="forward_rule")
+    if text is None:
+        return "no rule yet"
+    tool = systools.find("nft")
+    if tool is None:
+        return "nft is not installed here, so only the check's own reading of the rule counts"
+    script = ("table ip p2plab_lab_check {\n chain pre {\n  type nat hook prerouting priority dstnat;\n  "
+              + str(text).replace("\n", " ") + "\n }\n}\n")
+    try:
+        r = subprocess.run([tool, "-c", "-f", "-"], input=script, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"nft could not run here ({exc})"
+    if r.returncode == 0:
+        return "nft -c accepts your rule: it is valid nftables"
+    err = r.stderr.strip().splitlines()
+    if any("Operation not permitted" in line or "Permission denied" in line for line in err):
+        return "nft is installed but may not be used here (it needs root), so only the check's reading counts"
+    return "nft -c refuses your rule: " + (err[0] if err else f"exit status {r.returncode}")
+
+
+__all__ = ["check_map_request", "check_mapping_verdict", "check_who_sends_first", "check_forward_rule",
+           "forward_in_sim", "nft_check", "parse_rule", "reference_forward_rule", "reference_request",
            "reference_verdict", "reference_who_sends_first", "registrations", "responses", "reversal_cases",
            "run_with_choice", "VERDICTS"]
