@@ -1,5 +1,6 @@
 """Lab 09 - Around the NAT: ask the router for a mapping (PCP, RFC 6887), judge what it granted,
-and decide who must send first in connection reversal (RFC 5128 section 3.2).
+decide who must send first in connection reversal (RFC 5128 section 3.2), and write a port forward
+as an nftables rule.
 
 The learner writes
 
@@ -343,14 +344,14 @@ def check_who_sends_first(who_sends_first: Any) -> str:
              "change only the address: compare the whole endpoint the peer reported with the one the server saw.")
     what, caller, callee, got, want = wrong[0]
     if want is None:
-        fail(f"{what}: both peers are behind NATs (each reported an endpoint the server did not see), so neither can "
-             f"take a first packet from the other; you returned {got!r}. Return None: reversal cannot help, hole "
-             "punching (or a relay) must.")
+        fail(f"{what}: both peers are behind NATs (each reported an endpoint the server did not see), so neither "
+             f"can be counted on to accept a first packet from the other; you returned {got!r}. Return None: "
+             "reversal cannot help, hole punching (or a relay) must.")
     if got is None:
         fail(f"{what}: you returned None, but one side is public, so one side can always call the other.")
     if natted[id(callee)] and got == caller["name"]:
         fail(f"{what}: {callee['name']} is behind a NAT (reported {callee['reported']}, seen as {callee['seen']}), so "
-             f"{caller['name']}'s first packet would be dropped by that NAT. The NATed side must send first: its own "
+             f"{caller['name']}'s first packet may well be dropped by that NAT. The NATed side must send first: its own "
              "packet opens the mapping the answer comes back through.")
     if not natted[id(callee)] and got == callee["name"]:
         fail(f"{what}: {callee['name']} is public (reported and seen the same, {callee['seen']}), so "
