@@ -139,3 +139,14 @@ def test_mallorys_replies_in_the_simulated_run_are_the_ones_the_cases_model():
     assert [v[1] for v in verdicts] == ["fingerprint mismatch", "bad signature",
                                          "the peer proved it holds the signalled key"]
     assert [v[0] for v in verdicts] == [S["accept_reply"](r["reply"], r["hello"], bob_fp)[0] for r in seen]
+
+
+def test_the_recorded_real_lab_replies_are_judged_the_same_way():
+    from p2plab.recorded import real_run
+
+    run = real_run("peer-auth", live=False)
+    bob_fp = peerauth.Identity.from_seed("p2plab-bob-0").fingerprint
+    seen = T.replies_at_alice(run)
+    assert {r["sender"] for r in seen} == {"mallory", "bob"}
+    for r in seen:
+        assert S["accept_reply"](r["reply"], r["hello"], bob_fp)[0] == (r["sender"] == "bob"), r["sender"]

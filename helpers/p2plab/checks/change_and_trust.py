@@ -290,16 +290,21 @@ def check_accept_reply(accept_reply: Any) -> str:
             "own key, Bob's copied key, a replay, a flipped bit, garbage.")
 
 
-def replies_at_alice(result: Any) -> list[dict]:
-    """For a demo cell: every REPLY Alice received in a ``run_peer_auth`` simulation, with the HELLO she had
-    sent to that endpoint: ``[{"time", "sender", "from", "reply", "hello"}, ...]``."""
-    df = result.trace.df
-    names = result.names
+def replies_at_alice(run: Any) -> list[dict]:
+    """For a demo cell: every REPLY Alice received, with the HELLO she had sent to that endpoint:
+    ``[{"time", "sender", "from", "reply", "hello"}, ...]``. ``run`` is a ``run_peer_auth`` result (the
+    simulator) or ``real_run("peer-auth")`` (the real lab or its recording)."""
+    from .. import topology as topo
+    from ..scenarios.peer_auth import MALLORY_IP
+
+    trace = run.trace
+    names = getattr(run, "names", None) or {topo.ALICE_NAT_IP: "alice", topo.BOB_NAT_IP: "bob", MALLORY_IP: "mallory"}
+    df = trace.df
     hellos: dict[tuple[str, int], bytes] = {}
     out = []
     for i in df.index[df["node"] == "alice"]:
         row = df.loc[i]
-        raw = result.trace.raw(int(i))
+        raw = trace.raw(int(i))
         payload = raw[28:]
         kind = peerauth.kind_of(payload)
         if row["direction"] == "out" and kind == "HELLO":
