@@ -35,7 +35,7 @@ def test_candidate_names_are_version4_uuids_under_local():
 def test_query_and_announcement_are_what_chromium_sends():
     """Chromium's own packets in the recording: our query for the same name is the same bytes, and our
     announcement carries the same A record (Chromium adds an NSEC record saying there is no AAAA)."""
-    rows = _mdns_packets(recorded.load("mdns-candidates"))
+    rows = _mdns_packets(recorded.load("webrtc-mdns"))
     q = next(p for _, p, m in rows if m["kind"] == "query")
     name = mdns.parse(bytes(q["UDP"].payload))["questions"][0]
     assert mdns.is_mdns_name(name)
@@ -125,7 +125,7 @@ def _check_browser_run(trace, outcome):
 
 
 def test_the_recording_shows_names_that_no_one_on_the_other_lan_can_resolve():
-    _check_browser_run(recorded.load("mdns-candidates"), recorded.outcome("mdns-candidates"))
+    _check_browser_run(recorded.load("webrtc-mdns"), recorded.outcome("webrtc-mdns"))
 
 
 def test_cli_mdns():
@@ -148,5 +148,5 @@ def test_a_fresh_browser_run_matches_the_recording(tmp_path):
     need_netns()
     need("tcpdump", "chromium")
     pytest.importorskip("playwright")
-    recorded.record(["mdns-candidates"], out=tmp_path)
-    _check_browser_run(recorded.load("mdns-candidates", data=tmp_path), recorded.outcome("mdns-candidates", data=tmp_path))
+    recorded.record(["webrtc-mdns"], out=tmp_path)
+    _check_browser_run(recorded.load("webrtc-mdns", data=tmp_path), recorded.outcome("webrtc-mdns", data=tmp_path))

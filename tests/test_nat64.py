@@ -196,7 +196,7 @@ def test_ipv6_firewall_recording_shows_the_punch():
     assert all(":" in a for a in trace.df["src"])  # IPv6 only: the lab's IPv4 stays unused
 
 
-@pytest.mark.parametrize("name", ["nat64", "ipv6-firewall", "mdns-candidates"])
+@pytest.mark.parametrize("name", ["nat64", "ipv6-firewall", "webrtc-mdns"])
 def test_lesson14_recordings_have_no_malformed_frames(name):
     need("tshark")
     # (as in tests/test_webrtc_recorded.py: the one complaint allowed is DTLS reassembly meeting a handshake

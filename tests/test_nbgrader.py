@@ -55,6 +55,10 @@ WRONG = {
                "test_priority_mistakes"),
     "08-capstone": ("lab08-08", 'if first(alice, "connected") and first(bob, "connected"):', "if False:",
                     "hole punching works for this pair", "always_relay"),
+    "09-around-the-nat": ("lab09-12", "    if response[3] != 0:", "    if response[2] != 0:", "byte 3 of the response",
+                          "test_verdict_mistakes"),
+    "10-change-and-trust": ("lab10-20", "    if not peerauth.verify(", "    if False and not peerauth.verify(",
+                            "A public key is public", "test_accept_reply_mistakes"),
 }
 STUDENTS = {"solution": "s-solution", "release": "s-release", "wrong": "s-wrong"}
 

@@ -193,7 +193,7 @@ def browser_facts(trace, details: dict) -> str:
     """What a lab run of two browsers with mDNS candidates shows, in words that are the same in every
     run (the names are random): the signalled host candidates, who announced and who asked on which
     LAN, how many queries were answered, how far the multicast got, and the selected pair.
-    ``trace``/``details``: a ``real_run("mdns-candidates")``'s ``.trace`` and ``.outcome["details"]``."""
+    ``trace``/``details``: a ``real_run("webrtc-mdns")``'s ``.trace`` and ``.outcome["details"]``."""
     lans = {"alice": "alice's LAN", "bob": "bob's LAN", "nat-a": "alice's LAN", "nat-b": "bob's LAN"}
     host = [s["text"].split() for s in details["signalling"]
             if s["kind"] == "candidate" and " typ host" in s["text"]]

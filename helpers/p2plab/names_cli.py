@@ -2,7 +2,7 @@
 
 * ``mdns --world sim|recorded [--same-link]``: Alice hides her host candidate behind a ``.local``
   name; Bob (another LAN, or with ``--same-link`` Carol on Alice's LAN) tries to resolve it.
-  ``recorded`` reads the mDNS packets two Chromium browsers sent in the lab (``data/mdns-candidates``).
+  ``recorded`` reads the mDNS packets two Chromium browsers sent in the lab (``data/webrtc-mdns``).
 * ``nat64 --world sim|netns|recorded``: IPv6-only Alice sends UDP to the IPv4 server through a NAT64;
   prints the packet before and after translation (``netns`` runs Debian's ``tayga`` in the lab).
 * ``punch6 [--world sim|netns|recorded] --filter-a F --filter-b F [--one-sided]``: a hole punch between
@@ -31,7 +31,7 @@ def _mdns_cmd(args: argparse.Namespace) -> int:
     if args.world == "recorded":
         from . import recorded
 
-        rows = mdns_packets(recorded.load("mdns-candidates"))
+        rows = mdns_packets(recorded.load("webrtc-mdns"))
         out = {"world": "recorded", "packets": rows}
         text = "\n".join(f"{r['node']:>6} {r['src']:>13} -> {r['dst']}  {r['kind']:<8} {r['what']}" for r in rows)
         return _emit(args, out, "[recorded] mDNS packets of two Chromium browsers in the lab\n" + text)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .addresses import Endpoint, fmt
+from .rendezvous_client import RendezvousClient
 from .sansio import Addr, DatagramProtocol, Event
 from .textmsg import TextMessages, parse_endpoint
 
@@ -83,42 +84,33 @@ class PunchConfig:
     advertise: Endpoint | None = None  # introduce me with this endpoint (a PCP/NAT-PMP mapping), not the one S sees
 
 
-class PunchPeer(DatagramProtocol):
+class PunchPeer(RendezvousClient):
     """One side of a hole punch (Alice or Bob). Events: ``peer`` (endpoints learned), ``connected``
     (direct path, with the endpoint that worked) or ``failed`` (with a reason)."""
 
+    messages = _MESSAGES
+
     def __init__(self, name: str, peer: str, server: Endpoint, config: PunchConfig | None = None) -> None:
-        super().__init__()
-        self.name = name
+        super().__init__(name, server)
         self.peer_name = peer
-        self.server = server
         self.config = config or PunchConfig()
         self.candidates: list[Endpoint] = []
         self.connected: Endpoint | None = None
-        self.state = "new"
         self.punches_sent = 0
         self.started_at: float | None = None
         self.punch_started_at: float | None = None
         self.nonce = 0
         self._punch_head = encode("PUNCH", name, "")
 
-    def start(self, now: float, local_addr: Addr | None = None) -> None:
-        super().start(now, local_addr)
-        self.state = "registering"
-        self._register()
-
-    def _register(self) -> None:
-        ip, port = self.local_addr or ("0.0.0.0", 0)
+    def register_fields(self) -> tuple[str, ...]:
         extra = (fmt(tuple(self.config.advertise)),) if self.config.advertise else ()
-        self.send(encode("REGISTER", self.name, fmt((ip, port)), self.peer_name, *extra), self.server)
-        self.set_timer(self.now + self.config.register_retry, "register")
+        return (*super().register_fields(), self.peer_name, *extra)
 
-    def datagram_received(self, data: bytes, addr: Addr, now: float, **_: Any) -> None:
-        self.now = now
-        msg = decode(data)
-        if msg is None:
-            return
-        kind, fields = msg
+    def register_retry(self) -> float:
+        return self.config.register_retry
+
+    def message_received(self, kind: str, fields: list[str], addr: Addr) -> None:
+        now = self.now
         if kind == "PEER" and self.state == "registering" and len(fields) == 3:
             public, private = _ep(fields[1]), _ep(fields[2])
             self.candidates = [public] + ([private] if self.config.try_private and private != public else [])
@@ -144,9 +136,8 @@ class PunchPeer(DatagramProtocol):
                   after=self.now - (self.punch_started_at if self.punch_started_at is not None else self.now))
 
     def on_timer(self, name: str, now: float) -> None:
-        if name == "register" and self.state == "registering":
-            self._register()
-        elif name == "punch-start" and self.state == "waiting":
+        super().on_timer(name, now)  # "register": register again
+        if name == "punch-start" and self.state == "waiting":
             self.state = "punching"
             self.punch_started_at = now
             self.set_timer(now + self.config.give_up_after, "give-up")

@@ -445,8 +445,7 @@ def _icmp_nat() -> tuple[Trace, dict]:
               f"{', '.join(hex(i) for i in ids['outside id'])}; the traceroute's ICMP errors and the TCP "
               "segments came back translated")
     return trace, {"ok": out["ok"], "reason": reason}
-def _webrtc(nat_a: str, nat_b: str, turn: bool | str, mdns: bool = False,
-            linger: float = 1.5) -> Callable[[], tuple[Trace, dict]]:
+def _webrtc(nat_a: str, nat_b: str, turn: bool | str, mdns: bool = False) -> Callable[[], tuple[Trace, dict]]:
     """Two headless Chromiums (``p2plab.webrtc``) open a DataChannel across the NATs (STUN, and TURN if ``turn``:
     ``"bob"`` gives only bob the TURN server, so that one relay path exists and every run takes it; ``mdns``:
     Chromium hides its host addresses behind ``.local`` names, its default)."""
@@ -454,7 +453,7 @@ def _webrtc(nat_a: str, nat_b: str, turn: bool | str, mdns: bool = False,
         from .webrtc import run_webrtc
         from .webrtc.chromium import candidate_pairs, selected_reports
 
-        r = run_webrtc("chromium", "chromium", nat_a, nat_b, turn=turn, mdns=mdns, capture=True, linger=linger)
+        r = run_webrtc("chromium", "chromium", nat_a, nat_b, turn=turn, mdns=mdns, capture=True, linger=1.5)
         sel = r["selected"] or {"local": {"type": None}, "remote": {"type": None}}
         if r["connected"]:
             reason = (f"alice's Chromium selected its {sel['local']['type']} candidate with bob's "
@@ -551,9 +550,6 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
     Scenario("webrtc-mdns", "two Chromium browsers with their default mDNS obfuscation: each sees the other's host "
              "candidate as a random .local name", _webrtc("port-restricted-cone", "port-restricted-cone", turn=False,
                                                        mdns=True)),
-    Scenario("mdns-candidates", "two Chromium browsers hide their host addresses behind .local names: each "
-             "announces its name on its own LAN, and the peer's multicast query finds no one",
-             _webrtc("port-restricted-cone", "port-restricted-cone", turn=False, mdns=True, linger=0.3)),
     Scenario("nat64", "IPv6-only alice reaches an IPv4 server through tayga (NAT64) and the router's NAT44",
              _nat64),
     Scenario("ipv6-firewall", "alice and bob on IPv6, no NAT, each behind a stateful nftables firewall: the first "

@@ -27,6 +27,7 @@ from typing import Any
 
 from .addresses import Endpoint, fmt
 from .errors import ConfigurationError
+from .rendezvous_client import RendezvousClient
 from .sansio import Addr, DatagramProtocol
 from .textmsg import TextMessages, parse_endpoint
 
@@ -104,38 +105,30 @@ class ReversalConfig:
     give_up_after: float = 2.0  # after the server's answer, wait this long for the peer
 
 
-class ReversalPeer(DatagramProtocol):
+class ReversalPeer(RendezvousClient):
     """A peer. With ``call=NAME`` it asks the server to connect it to NAME (the caller); without, it
     registers and answers what the server and other peers ask. Events: ``registered``,
     ``verdict`` (what the server said), ``connected`` (with ``peer`` endpoint and ``how``:
     ``dialled`` or ``accepted``), ``failed`` (with ``reason``)."""
 
+    messages = _MESSAGES
+
     def __init__(self, name: str, server: Addr, call: str | None = None, mode: str = "reversal",
                  config: ReversalConfig | None = None) -> None:
-        super().__init__()
         if mode not in MODES:
             raise ConfigurationError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
-        self.name = name
-        self.server = (server[0], int(server[1]))
+        super().__init__(name, (server[0], int(server[1])))
         self.call = call
         self.mode = mode
         self.config = config or ReversalConfig()
-        self.state = "new"
         self.public: Endpoint | None = None
         self.natted: bool | None = None
         self.target: Endpoint | None = None  # whom we dial
         self.connected: Endpoint | None = None
         self.hellos_sent = 0
 
-    def start(self, now: float, local_addr: Addr | None = None) -> None:
-        super().start(now, local_addr)
-        self.state = "registering"
-        self._register()
-
-    def _register(self) -> None:
-        ip, port = self.local_addr or ("0.0.0.0", 0)
-        self.send(encode("REGISTER", self.name, fmt((ip, port))), self.server)
-        self.set_timer(self.now + self.config.retry, "register")
+    def register_retry(self) -> float:
+        return self.config.retry
 
     def _connect(self) -> None:
         self.send(encode("CONNECT", self.name, self.call or "", self.mode), self.server)
@@ -168,12 +161,7 @@ class ReversalPeer(DatagramProtocol):
         self.cancel_timers()
         self.emit("failed", reason=reason, hellos=self.hellos_sent)
 
-    def datagram_received(self, data: bytes, addr: Addr, now: float, **_: Any) -> None:
-        self.now = now
-        msg = decode(data)
-        if msg is None:
-            return
-        kind, fields = msg
+    def message_received(self, kind: str, fields: list[str], addr: Addr) -> None:
         src = (addr[0], int(addr[1]))
         from_server = src[0] == self.server[0]
         if kind == "REGISTERED" and from_server and self.state == "registering":
@@ -208,9 +196,8 @@ class ReversalPeer(DatagramProtocol):
             self._done(src, "dialled")
 
     def on_timer(self, name: str, now: float) -> None:
-        if name == "register" and self.state == "registering":
-            self._register()
-        elif name == "connect" and self.state == "asking":
+        super().on_timer(name, now)  # "register": register again
+        if name == "connect" and self.state == "asking":
             self._connect()
         elif name == "hello" and self.state == "dialling":
             self._hello()

@@ -15,6 +15,8 @@ One module per lab (imported on first use, so ``import p2plab.checks`` stays lig
 ``turn_relay``         lab 06: allocate, permit, relay; what relaying costs
 ``ice``                lab 07: candidate and pair priorities, the winning pair
 ``capstone``           lab 08: connect Alice and Bob across any NAT pair
+``around_the_nat``     lab 09: a PCP request, the mapping's verdict, who sends first
+``change_and_trust``   lab 10: consent freshness, fingerprints, accepting Bob's REPLY
 =====================  =======================================================
 
 A check never raises: unfinished code ("raise NotImplementedError()") prints
@@ -34,7 +36,8 @@ from typing import Any
 from .common import CheckResult, try_it
 from .predict import QUESTIONS, Question, answer, answer_hash, ask, register
 
-LABS = ("sockets", "nat_table", "stun_by_hand", "hole_punching", "port_prediction", "turn_relay", "ice", "capstone")
+LABS = ("sockets", "nat_table", "stun_by_hand", "hole_punching", "port_prediction", "turn_relay", "ice", "capstone",
+        "around_the_nat", "change_and_trust")
 
 __all__ = ["answer", "ask", "answer_hash", "register", "Question", "QUESTIONS", "CheckResult", "try_it", *LABS]
 

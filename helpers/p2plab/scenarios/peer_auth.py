@@ -29,7 +29,9 @@ from typing import TYPE_CHECKING, Any
 from .. import peerauth
 from ..addresses import Endpoint, fmt
 from ..errors import ConfigurationError
+from ..punch import _MESSAGES as TEXT_MESSAGES
 from ..punch import RENDEZVOUS_PORT, RendezvousServer, decode, encode
+from ..rendezvous_client import RendezvousClient
 from ..sansio import Addr, DatagramProtocol
 from ..sim import Network
 
@@ -44,18 +46,20 @@ SECRET = "alice to bob: the door code is 2468"
 VERDICT_COLUMNS = ["time", "at", "from", "sender", "kind", "verdict", "why"]
 
 
-class AuthPeer(DatagramProtocol):
+class AuthPeer(RendezvousClient):
     """Alice or Bob: register with the rendezvous server, punch, then (``auth=True``) run the
     ``peerauth`` handshake with every endpoint that answered and talk only to the one that proves
     the signalled key. Events: ``hole`` (an endpoint answered a punch), ``verdict`` (one per
     handshake/data message), ``authenticated``, ``connected`` (without auth: the first endpoint
     that answered), ``message`` (application text received)."""
 
+    messages = TEXT_MESSAGES
+
     def __init__(self, name: str, peer: str, server: Endpoint, identity: peerauth.Identity, expected: str,
                  role: str, auth: bool = True, seed: int = 0, text: str = "",
                  punch_interval: float = 0.1, give_up_after: float = 5.0) -> None:
-        super().__init__()
-        self.name, self.peer_name, self.server = name, peer, server
+        super().__init__(name, server)
+        self.peer_name = peer
         self.auth = auth
         self.text = text
         self.handshake = peerauth.Handshake(role, identity, expected, seed=seed)
@@ -64,23 +68,14 @@ class AuthPeer(DatagramProtocol):
         self.holes: list[Endpoint] = []
         self.connected: Endpoint | None = None
         self.received: list[tuple[Endpoint, str]] = []
-        self.state = "new"
         self._punch_until = 0.0
 
-    def start(self, now: float, local_addr: Addr | None = None) -> None:
-        super().start(now, local_addr)
-        self.state = "registering"
-        self._register()
-
-    def _register(self) -> None:
-        ip, port = self.local_addr or ("0.0.0.0", 0)
-        self.send(encode("REGISTER", self.name, fmt((ip, port)), self.peer_name), self.server)
-        self.set_timer(self.now + 1.0, "register")
+    def register_fields(self) -> tuple[str, ...]:
+        return (*super().register_fields(), self.peer_name)
 
     def on_timer(self, name: str, now: float) -> None:
-        if name == "register" and self.state == "registering":
-            self._register()
-        elif name == "punch" and self.state == "punching" and now < self._punch_until and self.target:
+        super().on_timer(name, now)  # "register": register again
+        if name == "punch" and self.state == "punching" and now < self._punch_until and self.target:
             self.send(encode("PUNCH", self.name, "1"), self.target)
             self.set_timer(now + self.punch_interval, "punch")
 
@@ -91,16 +86,13 @@ class AuthPeer(DatagramProtocol):
             return self.handshake.session.peer if self.handshake.session else None
         return self.connected
 
-    def datagram_received(self, data: bytes, addr: Addr, now: float, **_: Any) -> None:
-        self.now = now
+    def other_datagram(self, data: bytes, addr: Addr) -> None:
+        if peerauth.kind_of(data) is not None:  # the handshake's binary messages (b"PA1..." never decode as text)
+            self._peerauth(data, (addr[0], int(addr[1])))
+
+    def message_received(self, kind: str, fields: list[str], addr: Addr) -> None:
+        now = self.now
         src = (addr[0], int(addr[1]))
-        if peerauth.kind_of(data) is not None:
-            self._peerauth(data, src)
-            return
-        msg = decode(data)
-        if msg is None:
-            return
-        kind, fields = msg
         if kind == "PEER" and self.state == "registering" and len(fields) == 3:
             ip, _, port = fields[1].rpartition(":")
             self.target = (ip, int(port))
@@ -114,7 +106,7 @@ class AuthPeer(DatagramProtocol):
         elif kind == "ACK":
             self._hole(src)
         elif kind == "MSG" and self.auth:  # plain text outside the handshake: judged (and refused) like the rest
-            self._peerauth(data, src)
+            self._peerauth(encode(kind, *fields), src)
         elif kind == "MSG":
             text = " ".join(fields)
             self.received.append((src, text))
