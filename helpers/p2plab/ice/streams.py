@@ -31,7 +31,7 @@ from ..addresses import fmt
 from ..aio import Driver
 from ..errors import StunParseError
 from ..sansio import Addr, DatagramProtocol, Event
-from ..turn.stream import StreamClient, StreamFramer, client_ssl_context, frame_for_stream
+from ..turn.stream import StreamClient, client_ssl_context, frame_for_stream, pump_frames
 
 log = logging.getLogger("p2plab.ice.streams")
 
@@ -123,19 +123,10 @@ class IceDriver(Driver):
         for framed in conn.pending:
             writer.write(framed)
         conn.pending.clear()
-        framer = StreamFramer()
         why = f"the TURN server {fmt((dest[0], dest[1]))} closed the {dest.transport.upper()} connection"
         try:
-            while not self._closed:
-                data = await reader.read(65536)
-                if not data:
-                    break
-                for frame in framer.feed(data):
-                    try:
-                        self.protocol.datagram_received(frame, dest, self.now())
-                    except Exception:  # a protocol bug must not kill the driver
-                        log.exception("protocol failed on a message from %s", dest)
-                self._after_step()
+            await pump_frames(reader, lambda frame: self.protocol.datagram_received(frame, dest, self.now()),
+                              self._after_step, lambda: self._closed, fmt((dest[0], dest[1])))
         except StunParseError as exc:
             why = f"the {dest.transport.upper()} stream from {fmt((dest[0], dest[1]))} is not TURN: {exc}"
         except (ConnectionError, ssl.SSLError, OSError) as exc:

@@ -22,6 +22,8 @@ allocation). Answers addressed to a ``StreamClient`` go back on its connection.
   (its 5-tuple can never carry an answer again).
 * ``StreamDriver(TurnClient(..., transport="tcp"), server, ssl_context=None)`` runs a client over
   a connection, like ``aio.Driver`` does over UDP.
+* ``pump_frames(reader, deliver, ...)`` reads whole messages off a stream for a client-side driver
+  (``StreamDriver`` here, the ICE agent's ``p2plab.ice.streams.IceDriver``).
 * ``lab_certificate(directory)`` makes a self-signed certificate for the lab with the ``openssl``
   command-line tool; ``server_ssl_context(cert, key)`` and ``client_ssl_context(cafile)`` build
   standard-library ``ssl`` contexts.
@@ -199,6 +201,27 @@ async def serve_streams(driver: Driver, host: str, port: int, ssl_context: ssl.S
 
 
 # -- client side -----------------------------------------------------------------------------------
+async def pump_frames(reader: asyncio.StreamReader, deliver: Callable[[bytes], None], after_step: Callable[[], None],
+                      closed: Callable[[], bool], peer: str) -> None:
+    """Read a STUN/ChannelData stream until it ends (or ``closed()``), giving each whole message to ``deliver``.
+
+    ``after_step`` runs after every read (to flush what the protocol wants to send). A message the protocol
+    fails on is logged and skipped; input that is not STUN or ChannelData raises ``StunParseError`` and a broken
+    connection raises ``ConnectionError``/``ssl.SSLError``/``OSError``, for the caller to explain.
+    """
+    framer = StreamFramer()
+    while not closed():
+        data = await reader.read(65536)
+        if not data:
+            return
+        for frame in framer.feed(data):
+            try:
+                deliver(frame)
+            except Exception:  # a protocol bug must not kill the driver
+                log.exception("protocol failed on a message from %s", peer)
+        after_step()
+
+
 class StreamDriver(Driver):
     """Runs a client protocol (e.g. ``TurnClient(..., transport="tcp")``) over one TCP or TLS
     connection to ``server``; the same interface as ``aio.Driver`` (``wait_for``, ``poke``,
@@ -229,19 +252,10 @@ class StreamDriver(Driver):
         return self.local_addr
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
-        framer = StreamFramer()
         why = "closed by the server"
         try:
-            while not self._closed:
-                data = await reader.read(65536)
-                if not data:
-                    break
-                for frame in framer.feed(data):
-                    try:
-                        self.protocol.datagram_received(frame, self.server, self.now())
-                    except Exception:
-                        log.exception("protocol failed on a message from %s", fmt(self.server))
-                self._after_step()
+            await pump_frames(reader, lambda frame: self.protocol.datagram_received(frame, self.server, self.now()),
+                              self._after_step, lambda: self._closed, fmt(self.server))
         except StunParseError as exc:
             why = str(exc)
         except (ConnectionError, ssl.SSLError, OSError) as exc:
