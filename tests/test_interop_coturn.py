@@ -70,6 +70,17 @@ def test_p2plab_stun_client_and_turn_client_on_one_turn_server_port() -> None:
         asyncio.run(main(srv.addr))
 
 
+def test_coturn_config_listens_on_loopback_and_refuses_bad_input(tmp_path: Path) -> None:
+    path = write_coturn_config(tmp_path, 3478, extra="no-tcp\nno-tls", log_file="/dev/null")
+    lines = path.read_text().splitlines()
+    assert {"listening-ip=127.0.0.1", "relay-ip=127.0.0.1", "listening-port=3478", "user=alice:secret",
+            "lt-cred-mech", "no-tcp", "no-tls", "log-file=/dev/null", f"pidfile={tmp_path / 'turnserver-3478.pid'}"} <= set(lines)
+    with pytest.raises(ValueError, match="port must be 1-65535"):
+        write_coturn_config(tmp_path, 0)
+    with pytest.raises(ValueError, match="NAME:PASSWORD"):
+        write_coturn_config(tmp_path, 3478, user="alice")
+
+
 @contextlib.contextmanager
 def coturn_server(tmp: Path, extra: str = "no-tcp\nno-tls"):
     """coturn's turnserver on 127.0.0.1 from a temporary config, in the foreground; yields (ip, port).
