@@ -144,3 +144,49 @@ def test_cli_client_timeout_is_a_clear_error() -> None:
                          capture_output=True, text=True, timeout=20)
     assert out.returncode == 1 and "no answer from 127.0.0.1" in out.stderr and "Traceback" not in out.stderr
     assert time.monotonic() - t < 10
+
+
+def test_turn_relay_sockets_follow_allocations_deletion_and_expiry() -> None:
+    """The driver re-reads a TURN server's relay addresses only when they change
+    (``addresses_version``): sockets still open for each new allocation and close when one is
+    deleted or expires, and datagrams relayed in between do not touch them."""
+    from p2plab.turn import TurnClient, TurnServer
+
+    async def main() -> None:
+        server = TurnServer({"alice": "secret"}, allowed_peers=["127.0.0.0/8"], default_lifetime=1.0)
+        async with Driver(server, ("127.0.0.1", 0)) as srv:
+            def relay_sockets() -> set:
+                return set(srv.sockets) - {srv.local_addr}
+
+            peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            peer.bind(("127.0.0.1", 0))
+            peer.settimeout(5)
+            kept = Driver(TurnClient(srv.local_addr, "alice", "secret", lifetime=600), ("127.0.0.1", 0))
+            dying = Driver(TurnClient(srv.local_addr, "alice", "secret", lifetime=1, auto_refresh=False),
+                           ("127.0.0.1", 0))
+            for d in (kept, dying):
+                await d.start()
+                assert (await d.wait_for(("allocated", "error"), 5)).kind == "allocated"
+            assert relay_sockets() == server.local_addresses() and len(relay_sockets()) == 2
+            version = server.addresses_version
+            kept.call(kept.protocol.channel_bind, peer.getsockname())
+            assert (await kept.wait_for(("channel-bound", "error"), 5)).kind == "channel-bound"
+            for i in range(20):
+                kept.call(kept.protocol.send_to, b"x%d" % i, peer.getsockname())
+                data, src = await asyncio.get_running_loop().run_in_executor(None, peer.recvfrom, 100)
+                assert data == b"x%d" % i and src == kept.protocol.relayed
+            assert server.addresses_version == version  # relaying changed no address
+            await asyncio.sleep(1.5)  # the dying allocation's lifetime (1 s) runs out
+            assert server.stats["relayed-to-peer"] == 20
+            assert set(server.allocations) == {kept.local_addr}
+            assert relay_sockets() == {kept.protocol.relayed}  # the expired relay's socket is closed
+            kept.close()  # Refresh LIFETIME=0
+            dying.close()
+            for _ in range(50):
+                if not relay_sockets():
+                    break
+                await asyncio.sleep(0.05)
+            assert relay_sockets() == set() and server.allocations == {}
+            peer.close()
+
+    asyncio.run(main())

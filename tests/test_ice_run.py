@@ -272,3 +272,52 @@ def test_full_trickle_in_the_simulator(nats):
     runners["alice"].call(a.send_data, b"trickled and connected")
     net.run(until=net.now + 1.0)
     assert [e.data["data"] for e in rb.events if e.kind == "data"] == [b"trickled and connected"]
+
+
+@pytest.mark.skipif(not turn_available(), reason="p2plab.turn (TurnClient/TurnServer) is not available yet")
+def test_one_owner_refreshes_turn_permissions_over_20_minutes():
+    """The agent asks for TURN permissions once; its TurnClient renews each one it holds. Over 20
+    simulated minutes each agent sends exactly one CreatePermission per peer IP every 240-300 s
+    (a permission lasts 300 s, RFC 8656 section 9), and the relayed pair still carries data."""
+    from p2plab.turn import TurnServer
+
+    r = run_ice("symmetric", "symmetric", seed=0)
+    assert r.success and r.relayed
+    net = r.network
+    start = net.now
+    net.run(until=start + 1200)
+    df = net.trace.df
+    server = next(ru.protocol for ru in net.runners if isinstance(ru.protocol, TurnServer))
+    for name in ("alice", "bob"):
+        sent = df[(df["node"] == name) & (df["action"] == "sent") & (df["summary"] == "TURN CreatePermission request")]
+        answered = df[(df["node"] == name) & (df["action"] == "delivered")
+                      & (df["summary"] == "TURN CreatePermission success response")]
+        # a request retried after a 438 (stale nonce: nonces last 600 s) is the same refresh:
+        # count the requests the server granted, each transaction once (retransmissions share it)
+        granted_tx = {StunMessage.decode(net.trace.raw(int(i))[28:]).transaction_id for i in answered.index}
+        first: dict[bytes, tuple[float, list[str]]] = {}  # transaction -> (time, peer IPs)
+        for i in sent.index:
+            msg = StunMessage.decode(net.trace.raw(int(i))[28:])
+            if msg.transaction_id in granted_tx:
+                first.setdefault(msg.transaction_id,
+                                 (float(sent.at[i, "time"]), [ip for ip, _ in msg.get_all("XOR-PEER-ADDRESS")]))
+        per_peer: dict[str, list[float]] = {}
+        for t, ips in sorted(first.values()):
+            for ip in ips:
+                per_peer.setdefault(ip, []).append(t)
+        data_peer = r.agents[name].selected.remote.ip if r.agents[name].selected.local.type == "relay" else None
+        granted = next(set(alloc.permissions) for alloc in server.allocations.values()
+                       if alloc.username == name)  # the server's view: refused peers are never renewed
+        assert granted and set(granted) <= set(per_peer), (name, granted, per_peer)
+        for ip in granted:
+            times = per_peer[ip]
+            gaps = [b - a for a, b in zip(times, times[1:])]
+            assert len(times) >= 5, (name, ip, times)  # asked once, then renewed through the 20 minutes
+            assert all(235 <= g <= 300 for g in gaps), (name, ip, [round(g, 2) for g in gaps])
+        if data_peer is not None:
+            assert data_peer in granted
+    a, b = r.agents["alice"], r.agents["bob"]
+    runners = {ru.protocol: ru for ru in net.runners if hasattr(ru, "protocol")}
+    runners[a].call(a.send_data, b"still relayed after 20 minutes")
+    net.run(until=net.now + 1.0)
+    assert b"still relayed after 20 minutes" in [e.data["data"] for e in runners[b].events if e.kind == "data"]

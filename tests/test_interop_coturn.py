@@ -20,6 +20,7 @@ from p2plab.aio import Driver
 from p2plab.stun import StunClient, StunServer
 from p2plab.stun.message import StunMessage
 from p2plab.turn import TurnClient, TurnServer
+from p2plab.turn.coturn import write_coturn_config
 
 # test helpers next to this file (ruff cannot tell what kind of import they are)
 # isort: off
@@ -42,26 +43,42 @@ def test_turnutils_stunclient_against_p2plab_rfc5780_server() -> None:
     assert f"Response origin: : 127.0.0.2:{alt}" in out.stdout  # the CHANGE-REQUEST answer
 
 
-COTURN_CONF = """
-listening-ip=127.0.0.1
-relay-ip=127.0.0.1
-listening-port={port}
-min-port=49152
-max-port=65535
-lt-cred-mech
-user=alice:secret
-realm=p2plab
-allow-loopback-peers
-no-dtls
-no-tcp-relay
-no-cli
-fingerprint
-no-multicast-peers
-pidfile={pidfile}
-log-file=stdout
-simple-log
-{extra}
-"""
+def test_turnutils_stunclient_against_p2plab_turn_server() -> None:
+    """STUN and TURN share a port: coturn's STUN client gets its reflexive address from the TURN server."""
+    need("turnutils_stunclient", "timeout")
+    server = TurnServer({"alice": "secret"})
+    with ServerThread(server) as srv:
+        out = subprocess.run(["timeout", "20", "turnutils_stunclient", "-p", str(srv.addr[1]), "127.0.0.1"],
+                             capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert re.search(r"UDP reflexive addr: 127\.0\.0\.1:\d+", out.stdout), out.stdout
+    assert server.stats["bindings"] >= 1 and server.allocations == {}
+
+
+def test_p2plab_stun_client_and_turn_client_on_one_turn_server_port() -> None:
+    """p2plab's StunClient learns its mapped address from the TURN server, and a TurnClient
+    allocates on the same port: what lesson 09 does on 3478."""
+    async def main(addr) -> None:
+        async with Driver(StunClient(addr), ("127.0.0.1", 0)) as cli:
+            ev = await cli.wait_for(("mapped", "timeout", "error"), 10)
+            assert ev.kind == "mapped" and ev.address == cli.local_addr, ev
+        async with Driver(TurnClient(addr, "alice", "secret"), ("127.0.0.1", 0)) as cli:
+            ev = await cli.wait_for(("allocated", "timeout", "error"), 10)
+            assert ev.kind == "allocated" and ev.mapped == cli.local_addr, ev
+
+    with ServerThread(TurnServer({"alice": "secret"})) as srv:
+        asyncio.run(main(srv.addr))
+
+
+def test_coturn_config_listens_on_loopback_and_refuses_bad_input(tmp_path: Path) -> None:
+    path = write_coturn_config(tmp_path, 3478, extra="no-tcp\nno-tls", log_file="/dev/null")
+    lines = path.read_text().splitlines()
+    assert {"listening-ip=127.0.0.1", "relay-ip=127.0.0.1", "listening-port=3478", "user=alice:secret",
+            "lt-cred-mech", "no-tcp", "no-tls", "log-file=/dev/null", f"pidfile={tmp_path / 'turnserver-3478.pid'}"} <= set(lines)
+    with pytest.raises(ValueError, match="port must be 1-65535"):
+        write_coturn_config(tmp_path, 0)
+    with pytest.raises(ValueError, match="NAME:PASSWORD"):
+        write_coturn_config(tmp_path, 3478, user="alice")
 
 
 @contextlib.contextmanager
@@ -71,8 +88,7 @@ def coturn_server(tmp: Path, extra: str = "no-tcp\nno-tls"):
     ``extra`` adds config lines (the default turns TCP and TLS listeners off)."""
     need("turnserver")
     port = free_port()
-    path = tmp / f"turnserver-{port}.conf"
-    path.write_text(COTURN_CONF.format(port=port, pidfile=tmp / f"turnserver-{port}.pid", extra=extra))
+    path = write_coturn_config(tmp, port, extra=extra)
     proc = subprocess.Popen(["turnserver", "-c", str(path)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         # wait until it answers a Binding request

@@ -480,3 +480,50 @@ def test_client_options_are_checked() -> None:
     (data, _), = c.datagrams_to_send()
     assert StunMessage.decode(data).get("REQUESTED-ADDRESS-FAMILY") == 2
     assert c.next_timer() == pytest.approx(39.5)  # Ti, then give up
+
+
+# -- plain STUN on the TURN port (RFC 8656 section 5: TURN runs on STUN's ports) ---------------------
+def test_binding_request_is_answered_like_a_stun_server_without_credentials() -> None:
+    s = server()
+    req = StunMessage(m.BINDING, m.REQUEST)
+    resp = ask(s, req)
+    assert (resp.method, resp.cls) == (m.BINDING, m.SUCCESS) and resp.transaction_id == req.transaction_id
+    assert resp.get("XOR-MAPPED-ADDRESS") == C and resp.check_fingerprint() and not resp.has_integrity
+    assert s.allocations == {} and s.local_addresses() == set()  # a Binding holds nothing
+    assert [e.kind for e in s.events()] == ["binding"]
+    # the same client can go on to allocate on the same 5-tuple
+    assert allocate(s).cls == m.SUCCESS
+
+
+def test_binding_next_to_an_allocation_and_from_an_ipv6_client() -> None:
+    s = server()
+    relay = allocate(s).get("XOR-RELAYED-ADDRESS")
+    assert ask(s, StunMessage(m.BINDING, m.REQUEST)).get("XOR-MAPPED-ADDRESS") == C
+    assert set(s.allocations) == {C} and s.local_addresses() == {relay}  # untouched
+    v6 = ("2001:db8::7", 6000)
+    assert ask(s, StunMessage(m.BINDING, m.REQUEST), src=v6).get("XOR-MAPPED-ADDRESS") == v6
+
+
+def test_binding_with_an_unknown_comprehension_required_attribute_gets_420() -> None:
+    s = server()
+    req = StunMessage(m.BINDING, m.REQUEST, attributes=[(0x0031, b"\0\0\0\0")])  # unknown, < 0x8000
+    resp = ask(s, req)
+    assert resp.error[0] == 420 and resp.get("UNKNOWN-ATTRIBUTES") == (0x0031,)
+
+
+def test_binding_with_change_request_gets_420_the_server_has_no_alternate_address() -> None:
+    """RFC 5780 section 6.1: a server without an alternate address answers CHANGE-REQUEST with 420;
+    the TURN server answers like p2plab's plain StunServer (420 naming it), and a CHANGE-REQUEST
+    asking for no change is just a Binding."""
+    s = server()
+    resp = ask(s, StunMessage(m.BINDING, m.REQUEST, attributes=[("CHANGE-REQUEST", 0x06)]))
+    assert resp.error[0] == 420 and resp.get("UNKNOWN-ATTRIBUTES") == (m.CHANGE_REQUEST,)
+    resp = ask(s, StunMessage(m.BINDING, m.REQUEST, attributes=[("CHANGE-REQUEST", 0)]))
+    assert resp.cls == m.SUCCESS and resp.get("XOR-MAPPED-ADDRESS") == C
+
+
+def test_binding_indication_and_binding_answers_are_ignored() -> None:
+    s = server()
+    s.datagram_received(StunMessage(m.BINDING, m.INDICATION).encode(), C, 0.0)
+    s.datagram_received(StunMessage(m.BINDING, m.SUCCESS, attributes=[("XOR-MAPPED-ADDRESS", C)]).encode(), C, 0.0)
+    assert s.datagrams_to_send() == [] and s.stats["ignored"] == 2

@@ -84,6 +84,8 @@ class Driver:
         self._timer_at: float | None = None
         self._waiters: list[tuple[Callable[[Event], bool], asyncio.Future]] = []
         self._closed = False
+        # the protocol's ``addresses_version`` when the sockets were last synced (see _sync_sockets)
+        self._synced_version: object = None
 
     # -- life cycle ----------------------------------------------------------------------------
     def now(self) -> float:
@@ -161,12 +163,22 @@ class Driver:
         except OSError:
             return False
         self._add_socket(addr, sock)
+        self._synced_version = None  # the protocol may not keep it: check at the next sync
         return True
 
     def _sync_sockets(self) -> None:
+        """Open sockets for new ``local_addresses()`` and close the ones that disappeared.
+
+        A protocol with an ``addresses_version`` counter (TurnServer) bumps it whenever its
+        addresses change; while it stays the same the (O(allocations)) comparison is skipped, so
+        relaying a datagram costs the same with 1 or 1,000 allocations."""
         wanted_fn = getattr(self.protocol, "local_addresses", None)
         if wanted_fn is None:
             return
+        version = getattr(self.protocol, "addresses_version", None)
+        if version is not None and version == self._synced_version:
+            return
+        self._synced_version = version
         wanted = {(ip, int(port)) for ip, port in wanted_fn()}
         wanted.add(self.local_addr)
         for addr in list(self.sockets):

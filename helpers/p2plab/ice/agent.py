@@ -54,7 +54,8 @@ After nomination the agent is a **transport** an application can use:
 * **ICE restart** (RFC 8445 section 9): ``restart()`` draws a new ufrag and password and flushes
   the checks (the roles stay); after ``set_remote`` with the peer's new parameters the checks run
   again, and data stays on the old pair until a new one is selected.
-* a relayed selected pair keeps its TURN permission (300 s, RFC 8656) renewed every 240 s.
+* a relayed selected pair keeps its TURN permission (300 s, RFC 8656): the agent asks for
+  permissions, and its ``TurnClient`` renews every permission it holds every 240 s.
 """
 
 from __future__ import annotations
@@ -108,7 +109,6 @@ TR = 15.0  # RFC 8445 section 11: keepalive interval when consent freshness is o
 CONSENT_INTERVAL = 5.0  # RFC 7675 section 5.1: consent checks every 5 s, randomised to 0.8-1.2 times
 CONSENT_TIMEOUT = 30.0  # RFC 7675 section 5.1: consent expires 30 s after the last answer
 ROLE_CONFLICT = 487
-PERMISSION_REFRESH = 240.0  # TURN permissions last 300 s (RFC 8656 section 9): renew a minute early
 FORBIDDEN = 403  # RFC 7675: a 403 (Forbidden) answer to a consent check revokes consent at once
 TURN_TRANSPORTS = ("udp", "tcp", "tls")
 # Local preference of a relayed candidate by how the agent reaches its TURN server. RFC 8445
@@ -509,7 +509,6 @@ class IceAgent(DatagramProtocol):
                     sub.cancel_timers()
             self._stun = self._turn = None
             self.cancel_timers("gather-turn")
-            self.cancel_timers("permission-refresh")
             self.host = self.relay = None
             self.local_candidates = []
             self.removed_candidates = []
@@ -755,8 +754,6 @@ class IceAgent(DatagramProtocol):
             self._check_consent()
         elif name == "keepalive":
             self._keepalive()
-        elif name == "permission-refresh":
-            self._refresh_permission()
 
     # -- gathering -------------------------------------------------------------------------------
     def _add_local(self, c: Candidate) -> None:
@@ -1315,9 +1312,6 @@ class IceAgent(DatagramProtocol):
                 p.why = "no answer yet when ICE completed; lower priority than the nominated pair, so ICE stopped"
         self.emit("completed", pair=valid, local=valid.local, remote=valid.remote, agent=self.name,
                   role=self.role, after=self.now - self.started_at)
-        self.cancel_timers("permission-refresh")
-        if valid.local.type == RELAY:
-            self.set_timer(self.now + PERMISSION_REFRESH, "permission-refresh")
         self.consent_at = self.now  # RFC 7675: the successful check is the first consent
         if self.config.consent:
             self._schedule_consent()
@@ -1382,7 +1376,7 @@ class IceAgent(DatagramProtocol):
             self.set_timer(expires, "consent-expiry")
 
     def _lose_consent(self, why: str) -> None:
-        for name in ("consent", "consent-expiry", "keepalive", "permission-refresh"):
+        for name in ("consent", "consent-expiry", "keepalive"):
             self.cancel_timers(name)
         self._consent.clear()
         self.emit("consent-lost", pair=self.data_pair, why=why, last_answer=self.consent_at, agent=self.name)
@@ -1391,17 +1385,6 @@ class IceAgent(DatagramProtocol):
             return
         self.consent_lost = True
         self._fail(f"consent lost: {why}")
-
-    def _refresh_permission(self) -> None:
-        """RFC 8656 section 9: a permission lasts 300 s; refresh the one the relayed data pair needs."""
-        pair = self.data_pair
-        if pair is None or pair.local.type != RELAY or self._turn is None or self.state in ("closed", "failed"):
-            return
-        self._turn.now = self.now
-        tx = self._turn.create_permission((pair.remote.ip, 0))
-        self._permission_pending.append(_PermissionRequest(pair.remote.ip, tx.request.transaction_id))
-        self._drain(self._turn)
-        self.set_timer(self.now + PERMISSION_REFRESH, "permission-refresh")
 
     def _keepalive(self) -> None:
         pair = self.data_pair

@@ -5,6 +5,7 @@
   ``close()`` (gives the allocation back).
 * ``stream`` - TURN over TCP and TLS: framing, ``serve_streams`` (server), ``StreamDriver`` (client),
   a self-signed lab certificate.
+* ``coturn`` - a configuration file for coturn's ``turnserver`` (interop tests, capacity benchmark).
 
 Run them with ``p2plab.aio`` (real sockets) or the simulator.
 """

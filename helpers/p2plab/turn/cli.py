@@ -3,6 +3,9 @@
     python -m p2plab turn-server --host 127.0.0.1 --port 3478 --user alice:secret --realm p2plab \
         [--relay-host 127.0.0.1] [--allow-peer 127.0.0.0/8 ...]
 
+The server also answers plain STUN Binding requests (no credentials needed), as coturn does, so
+one server on 3478 serves STUN and TURN (RFC 8656 section 5: TURN runs on STUN's ports).
+
 By default the server refuses to relay to loopback, unspecified, multicast and its own
 addresses; ``--allow-peer CIDR`` (repeatable) replaces that rule with an explicit allow-list.
 
@@ -37,7 +40,7 @@ def _user(text: str) -> tuple[str, str]:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``turn-server`` command."""
-    p = subparsers.add_parser("turn-server", help="run a TURN relay server (RFC 8656, UDP)")
+    p = subparsers.add_parser("turn-server", help="run a TURN relay server (RFC 8656; also answers STUN Binding)")
     p.add_argument("--host", default="127.0.0.1", help="IP address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=3478, help="UDP port (default 3478; 0 picks a free one)")
     p.add_argument("--user", type=_user, action="append", required=True,
@@ -113,6 +116,9 @@ def _server(args: argparse.Namespace) -> int:
             if ssl_context is not None and not args.cert:
                 print(f"TLS uses the self-signed lab certificate {cert}; clients must trust it", flush=True)
 
+        import gc
+
+        gc.freeze()  # start-up objects live forever: keep them out of the collector's full passes
         await driver.serve_forever(on_ready=banner)
         for listener in listeners:
             listener.close()

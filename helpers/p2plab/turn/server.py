@@ -35,6 +35,9 @@ addresses are refused (403) unless ``allowed_peers`` lists a CIDR containing the
 ``max_allocations_per_user`` allocations (486 beyond). Nonces are stateless (an HMAC of their
 issue time) so junk traffic cannot fill memory.
 
+Plain STUN: a Binding request gets its XOR-MAPPED-ADDRESS like from a STUN server, without
+credentials (RFC 8656 section 5: TURN runs on STUN's ports), so one server on 3478 serves both.
+
 Clients may also come over TCP or TLS (``p2plab.turn.stream`` frames the byte stream and feeds
 each message here with a ``StreamClient`` address); relaying to peers is always UDP.
 
@@ -51,6 +54,7 @@ import ipaddress
 import logging
 import random
 import secrets
+import struct
 from dataclasses import dataclass, field
 
 from ..addresses import fmt
@@ -60,6 +64,10 @@ from ..stun.message import (
     ADDITIONAL_ADDRESS_FAMILY,
     ADDRESS_ERROR_CODE,
     ALLOCATE,
+    BINDING,
+    CHANGE_IP,
+    CHANGE_PORT,
+    CHANGE_REQUEST,
     CHANNEL_BIND,
     CHANNEL_MAX,
     CHANNEL_MAX_RFC5766,
@@ -107,6 +115,8 @@ CHANNEL_LIFETIME = 600.0
 NONCE_LIFETIME = 600.0
 RESERVATION_LIFETIME = 30.0  # RFC 8656 section 7.2: hold a reserved port at least 30 s
 UDP = 17
+_CHANNEL_HEADER = struct.Struct("!HH")
+_UNBOUND = (None, 0.0)
 
 FORBIDDEN_NETS = [ipaddress.ip_network(n) for n in (
     "0.0.0.0/8", "127.0.0.0/8", "224.0.0.0/4", "255.255.255.255/32", "::/128", "::1/128", "ff00::/8",
@@ -140,7 +150,10 @@ class Allocation:
     def relay_for(self, ip: str) -> Addr | None:
         """The relay address of the same family as peer ``ip`` (None: no such relay)."""
         v6 = ":" in ip
-        return next((r for r in self.relays if (":" in r[0]) == v6), None)
+        if (":" in self.relay[0]) == v6:
+            return self.relay
+        relay6 = self.relay6
+        return relay6 if relay6 is not None and v6 else None
 
 
 @dataclass
@@ -202,6 +215,8 @@ class TurnServer(MultiAddressProtocol):
         self.by_relay: dict[Addr, Allocation] = {}
         self.reservations: dict[bytes, Reservation] = {}  # token -> reserved relay address
         self._expiry_timer: float | None = None
+        # bumped whenever local_addresses() may have changed, so a driver re-reads it only then
+        self.addresses_version = 0
 
     # -- transports ---------------------------------------------------------------------------
     def send(self, data: bytes, addr: Addr) -> None:
@@ -291,7 +306,8 @@ class TurnServer(MultiAddressProtocol):
                 self.bad_packet(addr, "wrong FINGERPRINT")
             elif msg.cls == REQUEST:
                 self._request(msg, addr)
-                self._schedule_expiry()
+                if msg.method != BINDING:  # a Binding changes no state: no timer to recompute
+                    self._schedule_expiry()
             elif msg.cls == INDICATION and msg.method == SEND:
                 self._send_indication(msg, addr)
             else:
@@ -322,6 +338,9 @@ class TurnServer(MultiAddressProtocol):
                     CREATE_PERMISSION: self._create_permission, CHANNEL_BIND: self._channel_bind}
         handler = handlers.get(req.method)
         self.stats["requests"] += 1
+        if req.method == BINDING:
+            self._binding(req, addr)
+            return
         if handler is None:
             self._reply(req.error_response(400, "Unsupported method"), addr, None)
             return
@@ -354,6 +373,23 @@ class TurnServer(MultiAddressProtocol):
             return
         log.info("%s from %s (%s)", req.method_name, fmt(addr), username)
         handler(req, addr, username, key)
+
+    def _binding(self, req: StunMessage, addr: Addr) -> None:
+        """A plain STUN Binding request (RFC 8489): answered like a STUN server, without
+        credentials, with the address the request came from. RFC 8656 section 5 runs TURN on
+        STUN's ports (3478) and applies STUN's base rules to every STUN-formatted message, so one
+        server on 3478 serves both (coturn does the same)."""
+        unknown = req.unknown_required()
+        if req.get(CHANGE_REQUEST, 0) & (CHANGE_IP | CHANGE_PORT):
+            # no alternate address here: RFC 5780 section 6.1 asks for a 420; like p2plab's plain
+            # StunServer, treat a CHANGE-REQUEST that asks for a change as unknown (420)
+            unknown = [*unknown, CHANGE_REQUEST]
+        if unknown:
+            self._reply(req.error_response(420, None, [(UNKNOWN_ATTRIBUTES, tuple(unknown[:8]))]), addr, None)
+            return
+        self.stats["bindings"] += 1
+        self._reply(req.response(SUCCESS, [(XOR_MAPPED_ADDRESS, (addr[0], int(addr[1])))]), addr, None)
+        self.emit("binding", client=addr)
 
     def _error(self, req: StunMessage, addr: Addr, key: bytes, code: int, reason: str | None = None,
                attributes: list | None = None) -> None:
@@ -446,6 +482,7 @@ class TurnServer(MultiAddressProtocol):
         if reservation is not None:
             relay = reservation.relay
             del self.reservations[token]
+            self.addresses_version += 1
         elif reserve_next:
             pair = self._pick_pair(ips[version])
             if pair is None:
@@ -454,6 +491,7 @@ class TurnServer(MultiAddressProtocol):
             relay = pair
             token_out = self.rng.getrandbits(64).to_bytes(8, "big")
             self.reservations[token_out] = Reservation((pair[0], pair[1] + 1), self.now + self.reservation_lifetime)
+            self.addresses_version += 1
         else:
             relay = self._pick_relay(even=even is not None, ip=ips[version])
             if relay is None:
@@ -479,6 +517,7 @@ class TurnServer(MultiAddressProtocol):
         self.allocations[addr] = alloc
         for r in alloc.relays:
             self.by_relay[r] = alloc
+        self.addresses_version += 1
         alloc.response = self._reply(req.response(SUCCESS, attrs), addr, key)
         self.emit("allocated", client=addr, relay=relay, username=username, lifetime=lifetime,
                   **({"relay6": relay6} if relay6 else {}), **({"reserved": token_out} if token_out else {}))
@@ -537,6 +576,7 @@ class TurnServer(MultiAddressProtocol):
             # a dual allocation: delete only the relay of that family (RFC 8656 section 8)
             gone = alloc.relay6 if family == FAMILY_IPV6 else alloc.relay
             self.by_relay.pop(gone, None)
+            self.addresses_version += 1
             if family == FAMILY_IPV6:
                 alloc.relay6 = None
             else:
@@ -629,30 +669,41 @@ class TurnServer(MultiAddressProtocol):
             self.send_from(data, peer, relay)
 
     def _channel_data_from_client(self, data: bytes, addr: Addr) -> None:
-        try:
-            frame = ChannelData.decode(data, rfc5766=self.rfc5766_channels)
-        except StunParseError as exc:
-            self.bad_packet(addr, str(exc))
+        # the hot path of a busy server: header checked inline, dict lookups only, one slice
+        # (the first byte was checked by the caller: the channel number is in range)
+        size = len(data)
+        length = (data[2] << 8 | data[3]) if size >= 4 else -1
+        if length < 0 or not 0 <= size - 4 - length <= 3:
+            try:  # malformed: let the codec say exactly what is wrong
+                ChannelData.decode(data, rfc5766=self.rfc5766_channels)
+                why = "malformed ChannelData"
+            except StunParseError as exc:
+                why = str(exc)
+            self.bad_packet(addr, why)
             return
         alloc = self.allocations.get(addr)
-        bound = alloc.channels.get(frame.channel) if alloc else None
-        if alloc is None or bound is None or bound[1] <= self.now:
+        bound = alloc.channels.get(data[0] << 8 | data[1]) if alloc is not None else None
+        if bound is None or bound[1] <= self.now:
             self.stats["dropped"] += 1
             return
         peer = bound[0]
-        if not alloc.permitted(peer[0], self.now):
+        ip = peer[0]
+        if alloc.permissions.get(ip, -1.0) <= self.now:
             self.stats["dropped-no-permission"] += 1
             return
         self.stats["relayed-to-peer"] += 1
-        self.send_from(frame.data, peer, alloc.relay_for(peer[0]) or alloc.relay)
+        relay = alloc.relay_for(ip) or alloc.relay
+        self._outbox.append(Outgoing(data[4:4 + length], peer, None if relay == self.local_addr else relay))
 
     def _from_peer(self, alloc: Allocation, data: bytes, peer: Addr) -> None:
-        if not alloc.permitted(peer[0], self.now):
+        if alloc.permissions.get(peer[0], -1.0) <= self.now:
             self.stats["dropped-no-permission"] += 1
             return
         number = alloc.peer_channels.get(peer)
-        if number is not None and alloc.channels.get(number, (None, 0.0))[1] > self.now:
-            frame = ChannelData(number, data[:0xFFFF], rfc5766=True).encode()
+        if number is not None and alloc.channels.get(number, _UNBOUND)[1] > self.now:
+            if len(data) > 0xFFFF:
+                data = data[:0xFFFF]
+            frame = _CHANNEL_HEADER.pack(number, len(data)) + data
         else:
             msg = StunMessage(DATA, INDICATION, rng=self.rng,
                               attributes=[(XOR_PEER_ADDRESS, peer), (DATA_ATTR, data)])
@@ -665,6 +716,7 @@ class TurnServer(MultiAddressProtocol):
         self.allocations.pop(alloc.client, None)
         for r in alloc.relays:
             self.by_relay.pop(r, None)
+        self.addresses_version += 1
         log.info("allocation %s for %s %s", fmt(alloc.relay), fmt(alloc.client), why)
         self.emit(why, client=alloc.client, relay=alloc.relay)
 
@@ -672,6 +724,7 @@ class TurnServer(MultiAddressProtocol):
         for token, res in list(self.reservations.items()):
             if res.expires <= now:
                 del self.reservations[token]
+                self.addresses_version += 1
                 log.info("reservation of %s expired", fmt(res.relay))
         for alloc in list(self.allocations.values()):
             if alloc.expires <= now:
