@@ -103,16 +103,16 @@ def test_reference_rule_is_what_the_agents_nominate():
 
 # -- exercise 4: the browser's pair ----------------------------------------------------------------
 def _solution_browser_predictions() -> dict:
-    """The model answer: the solution-tagged cell of solutions/07-ice.ipynb that sets BROWSER_PREDICTIONS."""
+    """The model answer: predict_browser_pairs() as solutions/07-ice.ipynb writes it."""
     import nbformat
 
     from _lab_solutions import ROOT
 
     nb = nbformat.read(ROOT / "solutions" / "07-ice.ipynb", as_version=4)
-    cell = next(c for c in nb.cells if "solution" in c.metadata.get("tags", []) and "BROWSER_PREDICTIONS" in c.source)
+    cell = next(c for c in nb.cells if c.source.startswith("def predict_browser_pairs"))
     ns: dict = {}
     exec(cell.source, ns)
-    return ns["BROWSER_PREDICTIONS"]
+    return ns["predict_browser_pairs"]()
 
 
 RIGHT = _solution_browser_predictions()
@@ -134,8 +134,8 @@ def test_browser_predictions_right_answer_passes_and_matches_the_recordings():
 def test_browser_predictions_not_started_and_bad_input():
     assert I.check_browser_predictions({k: None for k in RIGHT}, quiet=True).not_started
     cases = [
-        ("srflx-srflx", "should be a dict"),
-        ([("a", "b")], "should be a dict"),
+        ("srflx-srflx", "should return a dict"),
+        ([("a", "b")], "should return a dict"),
         ({**RIGHT, (SYM, SYM): None}, "no prediction yet"),
         ({k: v for k, v in RIGHT.items() if k != (FC, SYM)}, "keep the four keys"),
         ({**RIGHT, (SYM, SYM): "relay"}, "cannot read 'relay'"),
@@ -182,3 +182,16 @@ def test_browser_pairs_shows_the_recorded_browsers_next_to_any_prediction():
     unfinished = I.browser_pairs({k: None for k in RIGHT})
     assert not unfinished["same"].any() and unfinished["your prediction"].isna().all()
     assert I.browser_pairs(None)["Chromium selected"].tolist() == list(RIGHT.values())
+
+
+def test_the_learners_function_is_called_and_its_stub_means_not_started():
+    def stub():
+        raise NotImplementedError()
+
+    r = I.check_browser_predictions(stub, quiet=True)
+    assert not r.passed and "not started yet" in r.message and "predict_browser_pairs" in r.message
+    assert I.check_browser_predictions(lambda: RIGHT, quiet=True).passed
+    r = I.check_browser_predictions(lambda: list(RIGHT.values()), quiet=True)
+    assert not r.passed and "should return a dict" in r.message and "returns a list" in r.message
+    assert I.browser_pairs(stub)["your prediction"].isna().all()  # the browsers' column still shows
+    assert list(I.browser_pairs(lambda: RIGHT)["same"]) == [True] * 4

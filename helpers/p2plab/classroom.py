@@ -42,7 +42,7 @@ POINTS: dict[str, dict[str, int]] = {
     "04-hole-punching": {"lab04-06": 7, "lab04-08": 3},
     "05-port-prediction": {"lab05-04": 3, "lab05-11": 3, "lab05-15": 4},
     "06-turn-relay": {"lab06-06": 3, "lab06-16": 5, "lab06-21": 2},
-    "07-ice": {"lab07-08": 2, "lab07-12": 4, "lab07-17": 4},
+    "07-ice": {"lab07-08": 2, "lab07-12": 3, "lab07-17": 3, "lab07-26": 2},
     "08-capstone": {"lab08-09": 3, "lab08-10": 7},
     "09-around-the-nat": {"lab09-04": 3, "lab09-13": 3, "lab09-23": 2, "lab09-30": 2},
     "10-change-and-trust": {"lab10-10": 4, "lab10-17": 2, "lab10-21": 4},
