@@ -321,3 +321,23 @@ def test_the_doctor_names_the_kind_of_machine(monkeypatch, system, release, env,
         monkeypatch.setenv(key, value)
     got_kind, got_gets = doctor.machine_kind(ok)
     assert kind in got_kind and gets in got_gets
+
+
+def test_the_tun_device_row_says_whether_tayga_can_run_and_how_to_allow_it(monkeypatch):
+    """Lesson 14's NAT64 needs /dev/net/tun; the doctor tells the same story as the lab's refusal."""
+    import platform
+
+    from p2plab.netns import nat64lab
+
+    if platform.system() != "Linux":
+        assert "tun device" not in names(doctor.report(), "system")
+        return
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, m: False if p == "/dev/net/tun" else real_access(p, m))
+    row = next(r for r in doctor._system_rows() if r.name == "tun device")
+    assert row.status == "no" and "chmod 0666 /dev/net/tun" in row.fix
+    with pytest.raises(LabUnavailableError, match="chmod 0666 /dev/net/tun"):
+        nat64lab.run_nat64()
+    monkeypatch.setattr(os, "access", lambda p, m: True if p == "/dev/net/tun" else real_access(p, m))
+    expected = "ok" if os.path.exists("/dev/net/tun") else "no"  # no device at all: the tun module is not loaded
+    assert next(r for r in doctor._system_rows() if r.name == "tun device").status == expected

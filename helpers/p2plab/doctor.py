@@ -45,6 +45,8 @@ TOOLS = {
     "tshark": "tshark",
     "turnserver": "coturn",
     "chromium": "chromium",
+    "miniupnpd": "miniupnpd-nftables",
+    "tayga": "tayga",
 }
 TOOL_PURPOSE = {
     "ip": "creates network namespaces and links (real Linux lab)",
@@ -53,6 +55,8 @@ TOOL_PURPOSE = {
     "tshark": "dissects captures (cross-check of p2plab's own decoder)",
     "turnserver": "coturn, a real TURN server (notebook 09)",
     "chromium": "a real browser doing ICE (notebook 10)",
+    "miniupnpd": "a real UPnP IGD / NAT-PMP / PCP router daemon (notebook 12)",
+    "tayga": "a NAT64 in user space for an IPv6-only home (notebook 14)",
 }
 
 INSTALL_HINT = "make lab   (or: .venv/bin/python -m pip install -e .)"
@@ -239,6 +243,11 @@ def _system_rows() -> list[Row]:
     rows.append(Row("system", "network namespaces", OK if ok else NO, why, fix))
     kind, gets = machine_kind(ok)
     rows.append(Row("system", "this machine", INFO, f"{kind}: {gets}"))
+    from .netns.nat64lab import TUN_FIX, tun_problem
+
+    problem = tun_problem()
+    rows.append(Row("system", "tun device", NO, problem, TUN_FIX) if problem
+                else Row("system", "tun device", OK, "/dev/net/tun opens: the real lab can run tayga (NAT64, notebook 14)"))
     return rows
 
 

@@ -35,6 +35,22 @@ ECHO_PORT, ALICE_PORT = 7000, 5000
 TUN = "nat64"
 
 
+TUN_FIX = "ask the administrator for 'chmod 0666 /dev/net/tun', or run as root"
+
+
+def tun_problem() -> str | None:
+    """Why this user cannot give tayga its tun device, or None when it can (``p2plab doctor`` shows it too)."""
+    import os
+
+    if not os.path.exists("/dev/net/tun"):
+        return "there is no tun device /dev/net/tun on this machine (the kernel's tun module is not loaded)"
+    if not os.access("/dev/net/tun", os.R_OK | os.W_OK):
+        return ("tayga needs the tun device /dev/net/tun, which this user may not open here (a desktop Linux "
+                "makes it readable and writable by everyone, as the kernel's tun/tap documentation suggests: "
+                "making a network device still needs CAP_NET_ADMIN; this machine does not)")
+    return None
+
+
 def tayga_config(prefix: str = PREFIX) -> str:
     """tayga.conf for the lab router (no data-dir: the pool's assignments live only in memory)."""
     return (f"tun-device {TUN}\nipv4-addr {TAYGA_V4}\nipv6-addr {TAYGA_V6}\nprefix {prefix}\n"
@@ -168,14 +184,9 @@ def run_nat64(capture: bool = True, prefix: str = PREFIX,
     if not tayga:
         raise LabUnavailableError("tayga (a NAT64 in user space) is not installed: "
                                   f"{systools.install_fix(['tayga'])}")
-    import os
-
-    if not os.access("/dev/net/tun", os.R_OK | os.W_OK):
-        raise LabUnavailableError(
-            "tayga needs the tun device /dev/net/tun, which this user may not open here (a desktop Linux "
-            "makes it readable and writable by everyone, as the kernel's tun/tap documentation suggests: "
-            "making a network device still needs CAP_NET_ADMIN; this machine does not): ask the "
-            "administrator for 'chmod 0666 /dev/net/tun', or run as root")
+    problem = tun_problem()
+    if problem:
+        raise LabUnavailableError(f"{problem}: {TUN_FIX}")
     with Lab(t.one_nat("port-restricted-cone"), capture=capture) as lab:
         up = {i.node: i for i in lab.interfaces if i.role == "uplink"}
         lan = next(i.name for i in lab.interfaces if i.node == "nat-a" and i.role == "lan")
