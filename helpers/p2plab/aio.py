@@ -229,14 +229,18 @@ class Driver:
         self._sync_sockets()
         self._send_outbox()
         for ev in self.protocol.events():
-            self.events.append(ev)
-            if self.on_event:
-                self.on_event(ev)
-            for pred, fut in list(self._waiters):
-                if not fut.done() and pred(ev):
-                    fut.set_result(ev)
+            self._publish(ev)
         self._waiters = [(p, f) for p, f in self._waiters if not f.done()]
         self._schedule_timer()
+
+    def _publish(self, ev: Event) -> None:
+        """Record ``ev``, hand it to ``on_event`` and wake whoever ``wait_for``s it."""
+        self.events.append(ev)
+        if self.on_event:
+            self.on_event(ev)
+        for pred, fut in list(self._waiters):
+            if not fut.done() and pred(ev):
+                fut.set_result(ev)
 
     def _send_outbox(self) -> None:
         for entry in self.protocol.datagrams_to_send():

@@ -261,13 +261,7 @@ class StreamDriver(Driver):
         except (ConnectionError, ssl.SSLError, OSError) as exc:
             why = f"connection error: {exc}"
         if not self._closed:
-            ev = Event("connection-closed", self.now(), {"reason": why})
-            self.events.append(ev)
-            if self.on_event:
-                self.on_event(ev)
-            for pred, fut in list(self._waiters):
-                if not fut.done() and pred(ev):
-                    fut.set_result(ev)
+            self._publish(Event("connection-closed", self.now(), {"reason": why}))
 
     def _sync_sockets(self) -> None:
         pass
